@@ -8,7 +8,7 @@ class RacerError(Exception):
 
 
 class ConfigError(RacerError):
-    """A configuration value or file (TOML, model_metadata.json, hyperparameters.json) is invalid."""
+    """A configuration value or file (TOML, model_metadata.json, hyperparameters.json) is bad."""
 
 
 class TrackError(RacerError):

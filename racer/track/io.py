@@ -1,0 +1,324 @@
+"""Read and validate DeepRacer track files; find racer's bundled tracks.
+
+A track file is ``numpy.save`` of a float64 (N, 6) array, rows
+``[center_x, center_y, inner_x, inner_y, outer_x, outer_y]`` in metres (SPEC section 2.1). A loop
+repeats its first row as its last. Each bundled track in ``tracks/`` has a sidecar ``.toml`` with
+its display name and description.
+
+Validation errors name the file, what is wrong, and where (the row), and say how to fix it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import tomllib
+
+from racer.errors import TrackError
+from racer.track.geometry import Track, TrackGeometry
+
+_CLOSE_ENOUGH_TO_MEAN_CLOSED = 0.05  # [m] ends nearer than this but not equal: almost surely a typo
+
+
+def bundled_tracks_dir() -> Path:
+    """The folder holding racer's own tracks (in the wheel, or the repository's ``tracks/``)."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "_bundled" / "tracks", here.parent / "tracks"):
+        if candidate.is_dir():
+            return candidate
+    raise TrackError(
+        f"racer's bundled tracks are missing: looked in {here / '_bundled' / 'tracks'} and "
+        f"{here.parent / 'tracks'}. Reinstall racer (pip install -e .) from a full checkout."
+    )
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    """Metadata of a bundled track (its sidecar TOML) plus figures measured from the file.
+
+    Attributes:
+        name: file stem, what ``load_track`` takes.
+        path: the ``.npy`` file.
+        display_name: human name from the TOML.
+        description: one line from the TOML.
+        length: [m] centre-line length.
+        width: [m] mean published width.
+        num_waypoints: rows in the file.
+        direction: "ccw", "cw" or "open".
+    """
+
+    name: str
+    path: Path
+    display_name: str
+    description: str
+    length: float
+    width: float
+    num_waypoints: int
+    direction: str
+
+
+def list_bundled_tracks() -> list[TrackInfo]:
+    """All bundled tracks, sorted by name, with figures measured from their files."""
+    infos = []
+    for path in sorted(bundled_tracks_dir().glob("*.npy")):
+        meta: dict = {}
+        toml_path = path.with_suffix(".toml")
+        if toml_path.exists():
+            with toml_path.open("rb") as fh:
+                meta = tomllib.load(fh)
+        track = load_track(path)
+        direction = "open" if not track.closed else ("ccw" if track.is_ccw else "cw")
+        infos.append(
+            TrackInfo(
+                name=path.stem,
+                path=path,
+                display_name=str(meta.get("name", path.stem)),
+                description=str(meta.get("description", "")),
+                length=track.length,
+                width=track.mean_width,
+                num_waypoints=track.num_waypoints,
+                direction=direction,
+            )
+        )
+    return infos
+
+
+def resolve_track_path(name_or_path: str | Path) -> Path:
+    """Turn a bundled track name or a file path into an existing ``.npy`` path.
+
+    Raises:
+        TrackError: when neither a file nor a bundled track of that name exists; the message lists
+            the bundled names.
+    """
+    path = Path(name_or_path).expanduser()
+    if path.suffix == ".npy" or path.exists() or "/" in str(name_or_path):
+        if not path.exists():
+            raise TrackError(
+                f"track file {path} does not exist. Give the path of a DeepRacer track .npy file "
+                f"or the name of a bundled track ({', '.join(_bundled_names())})."
+            )
+        if path.is_dir():
+            raise TrackError(f"track path {path} is a folder; give the .npy file inside it.")
+        return path
+    bundled = bundled_tracks_dir() / f"{name_or_path}.npy"
+    if bundled.exists():
+        return bundled
+    raise TrackError(
+        f"unknown track {str(name_or_path)!r}: it is neither a file nor a bundled track. "
+        f"Bundled tracks: {', '.join(_bundled_names())}. Or give a path to a DeepRacer .npy file."
+    )
+
+
+def _bundled_names() -> list[str]:
+    try:
+        return sorted(p.stem for p in bundled_tracks_dir().glob("*.npy"))
+    except TrackError:
+        return []
+
+
+def read_track_array(path: str | Path) -> np.ndarray:
+    """Read a track file into a float64 (N, 6) array, checking its shape and values.
+
+    Raises:
+        TrackError: unreadable file, wrong shape or dtype, NaN/inf values, too few rows.
+    """
+    path = Path(path)
+    try:
+        raw = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise TrackError(f"track file {path} does not exist.") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise TrackError(
+            f"track file {path} is not a readable numpy .npy array ({exc}). A DeepRacer track is "
+            f"numpy.save of a float (N, 6) array [center_x, center_y, inner_x, inner_y, outer_x, "
+            f"outer_y] in metres."
+        ) from None
+    if not isinstance(raw, np.ndarray) or raw.ndim != 2 or raw.shape[1] != 6:
+        shape = getattr(raw, "shape", None)
+        raise TrackError(
+            f"track file {path} holds an array of shape {shape}; a DeepRacer track must be (N, 6): "
+            f"one row per waypoint, columns center_x, center_y, inner_x, inner_y, outer_x, outer_y."
+        )
+    if not np.issubdtype(raw.dtype, np.number) or np.issubdtype(raw.dtype, np.complexfloating):
+        raise TrackError(f"track file {path} has dtype {raw.dtype}; it must hold real numbers.")
+    rows = raw.astype(np.float64)
+    bad = np.argwhere(~np.isfinite(rows))
+    if len(bad):
+        r, c = bad[0]
+        raise TrackError(
+            f"track file {path} has a non-finite value ({rows[r, c]}) at row {r}, column {c} "
+            f"({_COLUMNS[c]}), and {len(bad) - 1} more; every coordinate must be a finite number."
+        )
+    if rows.shape[0] < 3:
+        raise TrackError(f"track file {path} has {rows.shape[0]} rows; a track needs at least 3.")
+    return rows
+
+
+_COLUMNS = ("center_x", "center_y", "inner_x", "inner_y", "outer_x", "outer_y")
+
+
+def deduplicate_rows(rows: np.ndarray) -> np.ndarray:
+    """Drop rows whose centre point repeats the previous one (the 2026 simapp's sanitiser).
+
+    This changes ``len(params["waypoints"])`` and every index after a duplicate (SPEC 1.3 item 14),
+    so it is an option, off by default.
+    """
+    keep = np.ones(len(rows), bool)
+    keep[1:] = np.any(rows[1:, :2] != rows[:-1, :2], axis=1)
+    return rows[keep]
+
+
+def _segments_cross(p: np.ndarray, q: np.ndarray, skip_adjacent: bool) -> tuple[int, int] | None:
+    """First pair (i, j) of properly crossing segments between polylines p and q, or None.
+
+    Segments are p[i]-p[i+1] and q[j]-q[j+1]. Touching at shared endpoints of neighbouring segments
+    of one polyline (``skip_adjacent``) is not a crossing. Vectorised in row chunks: O(M^2) work,
+    done once per load.
+    """
+    a, b = p[:-1], p[1:]
+    c, d = q[:-1], q[1:]
+    nq = len(c)
+    keep_q = np.any(c != d, axis=1)
+
+    def orient(o, u, v):
+        return (u[..., 0] - o[..., 0]) * (v[..., 1] - o[..., 1]) - (u[..., 1] - o[..., 1]) * (
+            v[..., 0] - o[..., 0]
+        )
+
+    step = max(1, 2_000_000 // max(nq, 1))
+    for lo in range(0, len(a), step):
+        ai, bi = a[lo : lo + step, None, :], b[lo : lo + step, None, :]
+        d1 = orient(ai, bi, c[None])
+        d2 = orient(ai, bi, d[None])
+        d3 = orient(c[None], d[None], ai)
+        d4 = orient(c[None], d[None], bi)
+        hit = (d1 * d2 < 0) & (d3 * d4 < 0) & keep_q[None]
+        hit &= np.any(ai != bi, axis=2)
+        if skip_adjacent:
+            i = np.arange(lo, lo + hit.shape[0])[:, None]
+            j = np.arange(nq)[None]
+            gap = np.abs(i - j)
+            hit &= gap > 1
+            if p is q and np.array_equal(p[0], p[-1]):
+                hit &= gap < len(a) - 1
+        found = np.argwhere(hit)
+        if len(found):
+            return int(found[0, 0] + lo), int(found[0, 1])
+    return None
+
+
+def validate_track(rows: np.ndarray, source: str) -> bool:
+    """Check a track's geometry; return whether it is a closed loop.
+
+    Checks: closed (first row equals last exactly) or open; no border crossing itself or the other
+    border; on a loop the inner border inside the outer one; a non-zero centre-line length.
+    Consecutive duplicate rows (zero-length segments) are tolerated, as in real DeepRacer files.
+
+    Raises:
+        TrackError: naming the file, the problem, the row(s), and the fix.
+    """
+    closed = bool(np.array_equal(rows[0], rows[-1]))
+    if not closed and np.array_equal(rows[0, :2], rows[-1, :2]):
+        raise TrackError(
+            f"track {source}: the first and last centre points are equal but the borders are not "
+            f"(row 0 {rows[0].tolist()} vs row {len(rows) - 1} {rows[-1].tolist()}). A closed "
+            f"loop repeats its whole first row as its last row: copy row 0 over the last row."
+        )
+    gap = float(np.linalg.norm(rows[0, :2] - rows[-1, :2]))
+    if not closed and gap < _CLOSE_ENOUGH_TO_MEAN_CLOSED:
+        raise TrackError(
+            f"track {source}: the first and last rows are {gap:.4f} m apart but not equal. "
+            f"DeepRacer treats a track as a loop only when the last row equals the first exactly; "
+            f"set the last row to a copy of row 0 (or remove it) to close the loop."
+        )
+    centre, inner, outer = rows[:, 0:2], rows[:, 2:4], rows[:, 4:6]
+    length = float(np.sum(np.linalg.norm(np.diff(centre, axis=0), axis=1)))
+    if length <= 0.0:
+        raise TrackError(f"track {source}: all centre points coincide; the track has no length.")
+    for name, line in (("inner", inner), ("outer", outer)):
+        hit = _segments_cross(line, line, skip_adjacent=True)
+        if hit:
+            i, j = sorted(hit)
+            raise TrackError(
+                f"track {source}: the {name} border crosses itself between rows {i}-{i + 1} and "
+                f"rows {j}-{j + 1} (near x={line[i, 0]:.2f}, y={line[i, 1]:.2f}). A border must be "
+                f"a simple line; fix those rows (the track is probably too tight for its width)."
+            )
+    hit = _segments_cross(inner, outer, skip_adjacent=False)
+    if hit:
+        i, j = hit
+        raise TrackError(
+            f"track {source}: the inner border (rows {i}-{i + 1}) crosses the outer border (rows "
+            f"{j}-{j + 1}) near x={inner[i, 0]:.2f}, y={inner[i, 1]:.2f}. The two borders must not "
+            f"cross; check that columns 2-3 and 4-5 hold the two sides of the road."
+        )
+    if closed and abs(_ring_area(inner)) >= abs(_ring_area(outer)):
+        raise TrackError(
+            f"track {source}: the inner border (columns 2-3) encloses more area than the outer "
+            f"border (columns 4-5). In a DeepRacer file columns 2-3 are the inside of the loop; "
+            f"swap the two column pairs."
+        )
+    return closed
+
+
+def _ring_area(points: np.ndarray) -> float:
+    x, y = points[:, 0], points[:, 1]
+    return 0.5 * float(np.sum(x[:-1] * y[1:] - x[1:] * y[:-1]))
+
+
+@lru_cache(maxsize=64)
+def _load_geometry(path: str, mtime_ns: int, deduplicate: bool) -> TrackGeometry:
+    rows = read_track_array(path)
+    if deduplicate:
+        rows = deduplicate_rows(rows)
+    closed = validate_track(rows, path)
+    return TrackGeometry(
+        centre=np.ascontiguousarray(rows[:, 0:2]),
+        inner=np.ascontiguousarray(rows[:, 2:4]),
+        outer=np.ascontiguousarray(rows[:, 4:6]),
+        closed=closed,
+    )
+
+
+def load_track(
+    name_or_path: str | Path, *, reverse: bool = False, deduplicate: bool = False
+) -> Track:
+    """Load a bundled track by name, or any DeepRacer ``.npy`` track file by path.
+
+    Args:
+        name_or_path: a bundled track name (``racer tracks`` lists them) or a file path.
+        reverse: drive the rows backwards (DeepRacer's REVERSE_DIR; ``params["is_reversed"]``).
+        deduplicate: drop consecutive repeated centre points, as the 2026 community simapp does.
+            Off by default so waypoint indices match AWS's console (SPEC 1.3 item 14).
+
+    Returns:
+        The track. Geometry and its spatial indexes are cached per file.
+
+    Raises:
+        TrackError: missing or invalid file, with what to fix.
+    """
+    path = resolve_track_path(name_or_path).resolve()
+    geometry = _load_geometry(str(path), path.stat().st_mtime_ns, deduplicate)
+    return Track(path.stem, geometry, reverse=reverse, source=str(path))
+
+
+def track_from_array(
+    rows: np.ndarray, name: str = "custom", *, reverse: bool = False, source: str = "<array>"
+) -> Track:
+    """Build a track from an in-memory (N, 6) array (validated like a file)."""
+    rows = np.asarray(rows, dtype=np.float64)
+    if rows.ndim != 2 or rows.shape[1] != 6:
+        raise TrackError(f"track {source}: array of shape {rows.shape}; expected (N, 6).")
+    if not np.all(np.isfinite(rows)):
+        raise TrackError(f"track {source}: the array holds NaN or infinite values.")
+    closed = validate_track(rows, source)
+    geometry = TrackGeometry(
+        np.ascontiguousarray(rows[:, 0:2]),
+        np.ascontiguousarray(rows[:, 2:4]),
+        np.ascontiguousarray(rows[:, 4:6]),
+        closed,
+    )
+    return Track(name, geometry, reverse=reverse, source=source)
