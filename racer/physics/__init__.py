@@ -1,0 +1,1 @@
+"""The car: motion models and DeepRacer action spaces; no track, no pixels."""

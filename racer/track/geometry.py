@@ -32,7 +32,7 @@ def _signed_area(points: np.ndarray) -> float:
     return 0.5 * float(np.sum(x[:-1] * y[1:] - x[1:] * y[:-1]))
 
 
-def _vertex_ndist(centre: np.ndarray, cum: np.ndarray, length: float) -> np.ndarray:
+def _vertex_ndist(cum: np.ndarray, length: float) -> np.ndarray:
     """DeepRacer's bisect table for `closest_waypoints` (SPEC 1.3 item 6).
 
     The normalised projection of every vertex but the last, then 1.0. A vertex projects onto
@@ -59,6 +59,8 @@ class TrackGeometry:
         ring_sign: (3,) float64 orientation sign (+1 CCW, -1 CW) of inner, outer and road rings.
         seg_s0, seg_len: (K,) float64 [m] arc length at the start of, and length of, each segment
             of ``centre_index``.
+        vertex_ndist: (2, M) float64 bisect tables for ``closest_waypoints``, row 0 for the file
+            order, row 1 for the reversed drive.
     """
 
     centre: np.ndarray
@@ -75,6 +77,7 @@ class TrackGeometry:
     ring_sign: np.ndarray = field(init=False)
     seg_s0: np.ndarray = field(init=False)
     seg_len: np.ndarray = field(init=False)
+    vertex_ndist: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         setter = object.__setattr__
@@ -82,6 +85,9 @@ class TrackGeometry:
         cum = np.concatenate([[0.0], np.cumsum(seg)])
         setter(self, "cum_s", cum)
         setter(self, "length", float(cum[-1]))
+        reverse_cum = np.maximum(cum[-1] - cum[::-1], 0.0)
+        setter(self, "vertex_ndist", np.stack([_vertex_ndist(cum, cum[-1]),
+                                               _vertex_ndist(reverse_cum, cum[-1])]))  # fmt: skip
         setter(self, "file_ccw", (not self.closed) or _signed_area(self.centre) > 0.0)
         centre_index = SegmentIndex.build(self.centre)
         setter(self, "centre_index", centre_index)
@@ -143,10 +149,9 @@ class Track:
         setter(self, "inner", inner)
         setter(self, "outer", outer)
         setter(self, "waypoints", tuple((float(x), float(y)) for x, y in centre))
-        cum = g.length - g.cum_s[::-1] if self.reverse else g.cum_s
-        cum = np.maximum(cum, 0.0)
+        cum = np.maximum(g.length - g.cum_s[::-1], 0.0) if self.reverse else g.cum_s
         setter(self, "cum_s", cum)
-        setter(self, "vertex_ndist", _vertex_ndist(centre, cum.copy(), g.length))
+        setter(self, "vertex_ndist", g.vertex_ndist[int(self.reverse)])
         setter(self, "is_ccw", g.file_ccw != self.reverse)
         setter(self, "width", np.linalg.norm(outer - inner, axis=1))
 
@@ -255,14 +260,12 @@ class Track:
             query.reverse[:] = self.reverse
         else:
             query.reverse[:] = reverse
-        fwd = self if not self.reverse else self.reversed()
-        rev = fwd.reversed()
         g = self.geometry
         road = g.road_index if g.road_index is not None else g.outer_index
         _locate(query.model_x, query.model_y, query.wheel_x, query.wheel_y, query.reverse,
                 g.centre_index._args(), g.seg_s0, g.seg_len, g.length, g.closed,
                 g.inner_index._args(), g.outer_index._args(), road._args(), g.ring_sign,
-                fwd.vertex_ndist, rev.vertex_ndist, g.file_ccw,
+                g.vertex_ndist[0], g.vertex_ndist[1], g.file_ccw,
                 query.s, query.ndist, query.distance_from_center, query.foot_x, query.foot_y,
                 query.track_width, query.is_left_of_center, query.prev_waypoint,
                 query.next_waypoint, query.wheel_on_track)  # fmt: skip

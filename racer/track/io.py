@@ -10,12 +10,12 @@ Validation errors name the file, what is wrong, and where (the row), and say how
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import tomllib
 
 from racer.errors import TrackError
 from racer.track.geometry import Track, TrackGeometry

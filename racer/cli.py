@@ -1,0 +1,111 @@
+"""The ``racer`` command line. Each subcommand imports what it needs, when it runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from racer.errors import RacerError
+
+
+def _tracks_list(args: argparse.Namespace) -> int:
+    from racer.track import list_bundled_tracks
+
+    infos = list_bundled_tracks()
+    header = f"{'name':20s} {'length':>8s} {'width':>7s} {'waypoints':>9s}  {'direction':9s}"
+    print(f"{header} description")
+    for i in infos:
+        print(f"{i.name:20s} {i.length:7.2f}m {i.width:6.3f}m {i.num_waypoints:9d}  "
+              f"{i.direction:9s} {i.description}")  # fmt: skip
+    print("\nAny DeepRacer track .npy file works too: racer tracks show path/to/track.npy")
+    return 0
+
+
+def _tracks_show(args: argparse.Namespace) -> int:
+    from racer.plots.track import draw_track
+    from racer.track import load_track
+
+    track = load_track(args.track, reverse=args.reverse)
+    out = draw_track(track, args.out)
+    print(f"{track.name}: {track.length:.2f} m, mean width {track.mean_width:.3f} m, "
+          f"{track.num_waypoints} waypoints -> {out}")  # fmt: skip
+    return 0
+
+
+def _drive(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from racer.env.autopilot import Autopilot
+    from racer.env.config import EnvConfig
+    from racer.env.racer_env import RacerEnv
+    from racer.plots.frames import save_frames
+    from racer.plots.track import draw_track
+
+    config = EnvConfig(track=args.track, reverse=args.reverse,
+                       model_metadata=args.model_metadata or "")  # fmt: skip
+    env = RacerEnv(config)
+    pilot = Autopilot(env.core.tracks, env.core.action_space)
+    env.reset(seed=0)
+    action = np.zeros(env.action_space.shape, env.action_space.dtype)
+    frames, reward, info = [], 0.0, {}
+    for _ in range(args.max_steps):
+        obs, r, terminated, truncated, info = env.step(action)
+        reward += r
+        frames.append(obs)
+        action = pilot.act(info["params"])
+        if terminated or truncated:
+            break
+    status = info["episode_status"]
+    print(f"{env.core.tracks[0].name}: {status} after {info['steps']} steps, "
+          f"lap time {info['lap_time']:.2f} s (simulated), progress {info['progress']:.1f} %, "
+          f"total reward {reward:.1f}")  # fmt: skip
+    if args.out:
+        out = Path(args.out)
+        track = env.core.tracks[int(args.reverse)]
+        draw_track(track, out / "track.png")
+        picks = [frames[int(k)] for k in np.linspace(1, len(frames) - 1, 6)]
+        save_frames(picks, out / "camera.png")
+        print(f"wrote {out / 'track.png'} and {out / 'camera.png'} (6 camera frames of the lap)")
+    return 0 if status == "lap_complete" else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="racer", description="A local DeepRacer-compatible simulator and reward-function lab."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    tracks = sub.add_parser("tracks", help="list bundled tracks, or draw one")
+    tracks.set_defaults(func=_tracks_list)
+    tracks_sub = tracks.add_subparsers(dest="tracks_command")
+    show = tracks_sub.add_parser("show", help="draw a track (bundled name or .npy path) to a PNG")
+    show.add_argument("track", help="bundled track name or path of a DeepRacer .npy file")
+    show.add_argument("--out", default="track.png", help="output image (default: track.png)")
+    show.add_argument("--reverse", action="store_true", help="draw the reversed driving direction")
+    show.set_defaults(func=_tracks_show)
+    drive = sub.add_parser("drive", help="drive one lap with the centre-line autopilot")
+    drive.add_argument("track", nargs="?", default="oval", help="bundled track name or .npy path")
+    drive.add_argument("--reverse", action="store_true", help="drive the track backwards")
+    drive.add_argument("--model-metadata", help="DeepRacer model_metadata.json (action space)")
+    drive.add_argument("--out", help="folder for a track drawing and camera frames")
+    drive.add_argument("--max-steps", type=int, default=5000, help="give up after this many steps")
+    drive.set_defaults(func=_drive)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except RacerError as exc:
+        print(f"racer: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

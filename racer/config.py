@@ -1,0 +1,106 @@
+"""Frozen, typed configuration: build dataclasses from TOML or dicts, rejecting unknown keys.
+
+Every tunable lives in a frozen dataclass next to the code it configures (`CarParams` in physics,
+`CameraConfig` in sensors, `EpisodeConfig` and `EnvConfig` in env). This module only knows how to
+fill any of them from nested dicts, with errors that name the file, the key and the valid keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+from racer.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _convert(value: Any, annotation: Any, where: str) -> Any:
+    origin = typing.get_origin(annotation)
+    if dataclasses.is_dataclass(annotation) and isinstance(value, dict):
+        return from_dict(annotation, value, where)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _convert(value, option, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: {value!r} is not a valid {annotation}.")
+    return _convert_scalar(value, annotation, where)
+
+
+_SCALARS = {
+    bool: (lambda v: isinstance(v, bool), "true or false"),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    float: (lambda v: isinstance(v, int | float) and not isinstance(v, bool), "a number"),
+    str: (lambda v: isinstance(v, str), "a string"),
+}
+
+
+def _convert_scalar(value: Any, annotation: Any, where: str) -> Any:
+    if annotation not in _SCALARS:
+        return value
+    accepts, expected = _SCALARS[annotation]
+    if not accepts(value):
+        raise ConfigError(f"{where}: expected {expected}, got {value!r}.")
+    return float(value) if annotation is float else value
+
+
+def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
+    """Build dataclass ``cls`` from a (nested) dict.
+
+    Args:
+        cls: a dataclass type; nested dataclass fields take nested dicts (TOML tables).
+        data: the values; missing keys keep their defaults.
+        source: where the data came from, for error messages (a file path or "config").
+
+    Raises:
+        ConfigError: an unknown key (the message lists the valid ones), a value of the wrong type,
+            or a value the dataclass's own validation rejects.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a table of settings, got {data!r}.")
+    hints = _field_types(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown setting(s) {', '.join(unknown)} for {cls.__name__}; valid settings "
+            f"are {', '.join(names)}."
+        )
+    kwargs = {key: _convert(value, hints[key], f"{source}: {key}") for key, value in data.items()}
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def load_toml(cls: type[T], path: str | Path) -> T:
+    """Read a TOML file into dataclass ``cls`` (see `from_dict`)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}.") from None
+    return from_dict(cls, data, str(path))
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A config dataclass as nested plain dicts (for saving a run's resolved config)."""
+    return dataclasses.asdict(config)

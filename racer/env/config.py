@@ -1,0 +1,52 @@
+"""The environment's configuration: one frozen dataclass, loadable from TOML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from racer.env.episode import EpisodeConfig
+from racer.errors import ConfigError
+from racer.physics.car import MOTION_MODELS, CarParams
+from racer.sensors.camera import CameraConfig
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Everything that defines a racer environment.
+
+    Attributes:
+        track: a bundled track name (``racer tracks``) or the path of a DeepRacer ``.npy`` file.
+        reverse: drive the track backwards (DeepRacer's REVERSE_DIR).
+        deduplicate_waypoints: drop repeated centre points as the 2026 community simapp does;
+            off keeps AWS's raw waypoint indexing (SPEC 1.3 item 14).
+        model_metadata: path of a DeepRacer ``model_metadata.json`` for the action space; empty
+            for racer's default discrete action space.
+        strict_action_space: enforce the DeepRacer console's limits on the action space.
+        reward_function: a reward file path or a bundled example name.
+        motion_model: "kinematic" (DeepRacer's approximation) or "friction_limited" (slides).
+        dt: [s] simulated time per step (DeepRacer's 15 Hz camera: 1/15).
+        car: the car's geometry and limits.
+        camera: the front camera's intrinsics and mounting.
+        episode: the episode rules.
+    """
+
+    track: str = "oval"
+    reverse: bool = False
+    deduplicate_waypoints: bool = False
+    model_metadata: str = ""
+    strict_action_space: bool = True
+    reward_function: str = "follow_center_line"
+    motion_model: str = "kinematic"
+    dt: float = 1.0 / 15.0
+    car: CarParams = field(default_factory=CarParams)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    episode: EpisodeConfig = field(default_factory=EpisodeConfig)
+
+    def __post_init__(self) -> None:
+        if not self.dt > 0.0:
+            raise ConfigError(f"dt must be > 0 seconds, got {self.dt}.")
+        if self.motion_model not in MOTION_MODELS:
+            raise ConfigError(
+                f"motion_model {self.motion_model!r} is unknown; choose one of "
+                f"{', '.join(MOTION_MODELS)}."
+            )

@@ -1,0 +1,361 @@
+"""The batched simulator core: N cars on one track, stepped together with DeepRacer's timing.
+
+Both environments are thin shells over `RacerCore`: `RacerEnv` is a core of one car, `RacerVecEnv`
+a core of N. That is what makes the batched env equal N single envs by construction; the tests
+check it anyway.
+
+One step, for every car at once (SPEC 1.4 and 5.1):
+
+1. decode the actions (the params show the chosen action's speed and steering);
+2. read the pose the previous action left, locate it on the track, compute progress and params;
+3. judge the episode rules on that pose (so off-track is seen one step late, as on DeepRacer);
+4. call each car's reward function on RUN steps only (PREPARE and PAUSE steps pay 0.0);
+5. in evaluation, turn failures into a reset with a penalty pause while resets remain;
+6. move the cars with the chosen actions (PREPARE, PAUSE and finished cars stand still);
+7. render every camera in one call.
+
+Everything per-car lives in preallocated arrays; the only per-car Python is building each
+params dict and calling the user's reward function.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from racer.env.config import EnvConfig
+from racer.env.episode import STATUS_LABELS, Phase, Status, judge
+from racer.errors import ConfigError
+from racer.physics.actions import DEFAULT_MODEL_METADATA, ModelMetadata, load_model_metadata
+from racer.physics.car import CarState, make_motion_model
+from racer.reward.params import compute_progress, make_params
+from racer.reward.plugin import RewardFunction
+from racer.sensors.camera import Camera
+from racer.sensors.texture import GroundTexture, render_ground_texture
+from racer.track import Track, TrackGeometry, TrackQuery, load_track
+from racer.units import rad_to_deg
+
+RewardCallable = Callable[[dict[str, Any]], float]
+
+_SUPPORTED_CAMERAS = ("FRONT_FACING_CAMERA", "observation", "LEFT_CAMERA")
+_textures: weakref.WeakKeyDictionary[TrackGeometry, GroundTexture] = weakref.WeakKeyDictionary()
+
+
+def ground_texture(geometry: TrackGeometry) -> GroundTexture:
+    """The track's camera texture, rendered once per track geometry and cached."""
+    texture = _textures.get(geometry)
+    if texture is None:
+        texture = render_ground_texture(geometry.centre, geometry.inner, geometry.outer,
+                                        geometry.closed)  # fmt: skip
+        _textures[geometry] = texture
+    return texture
+
+
+def load_metadata(config: EnvConfig) -> ModelMetadata:
+    """The model_metadata the config names, or racer's default; only camera sensors for now."""
+    if not config.model_metadata:
+        return DEFAULT_MODEL_METADATA
+    metadata = load_model_metadata(config.model_metadata, strict=config.strict_action_space)
+    unsupported = [s for s in metadata.sensor if s not in _SUPPORTED_CAMERAS]
+    if unsupported:
+        raise ConfigError(
+            f"{config.model_metadata}: sensor {', '.join(unsupported)} is not supported yet; racer "
+            f"simulates a single front camera ({', '.join(_SUPPORTED_CAMERAS)}). Use "
+            f'"sensor": ["FRONT_FACING_CAMERA"].'
+        )
+    return metadata
+
+
+def _fresh_copy(params: dict[str, Any]) -> dict[str, Any]:
+    """A copy the reward function may mutate without touching ``params`` (see copy_params)."""
+    out = dict(params)
+    out["waypoints"] = list(params["waypoints"])
+    out["closest_waypoints"] = list(params["closest_waypoints"])
+    out["closest_objects"] = list(params["closest_objects"])
+    out["objects_location"] = [list(p) for p in params["objects_location"]]
+    for key in ("objects_left_of_center", "objects_speed", "objects_heading", "objects_distance",
+                "objects_distance_from_center"):  # fmt: skip
+        out[key] = list(params[key])
+    return out
+
+
+class RacerCore:
+    """N cars on one track with DeepRacer's rules; the engine behind both environments.
+
+    Args:
+        config: the environment configuration.
+        num_cars: N.
+        reward_function: a callable shared by all cars; by default each car loads
+            ``config.reward_function`` as its own module, as each DeepRacer worker does.
+
+    After `step`, read the results from ``obs`` (N, H, W, 1) uint8, ``rewards`` (N,) float64,
+    ``terminated``/``truncated`` (N,) bool, ``status`` (N,) int8 `Status`, and ``infos``.
+    """
+
+    def __init__(
+        self, config: EnvConfig, num_cars: int, reward_function: RewardCallable | None = None
+    ) -> None:
+        if num_cars < 1:
+            raise ConfigError(f"num_cars must be >= 1, got {num_cars}.")
+        self.config = config
+        self.n = num_cars
+        base = load_track(config.track, deduplicate=config.deduplicate_waypoints)
+        self.tracks: tuple[Track, Track] = (base, base.reversed())  # indexed by `reverse`
+        self.metadata = load_metadata(config)
+        self.action_space = self.metadata.action_space
+        self.model = make_motion_model(config.motion_model, config.car)
+        self.camera = Camera(config.camera, ground_texture(base.geometry))
+        if reward_function is not None:
+            self.reward_functions: Sequence[RewardCallable] = [reward_function] * num_cars
+        else:
+            path = config.reward_function
+            self.reward_functions = [RewardFunction(path) for _ in range(num_cars)]
+        self._waypoints = (list(base.waypoints), list(base.reversed().waypoints))
+        self._allocate()
+
+    # ------------------------------------------------------------------------------ buffers
+    def _allocate(self) -> None:
+        n = self.n
+        self.car = CarState(n)
+        self.query = TrackQuery(n)
+        self.obs = np.zeros((n, *self.camera.shape), np.uint8)
+        self.rewards = np.zeros(n)
+        self.terminated = np.zeros(n, bool)
+        self.truncated = np.zeros(n, bool)
+        self.status = np.zeros(n, np.int8)
+        self.progress = np.zeros(n)
+        self.infos: list[dict[str, Any]] = [{} for _ in range(n)]
+        # Per-car episode state.
+        self.phase = np.full(n, Phase.PREPARE, np.int8)
+        self.steps = np.zeros(n, np.int64)
+        self.episodes = np.zeros(n, np.int64)  # finished episodes, drives the round robin
+        self.started = np.zeros(n, bool)
+        self.start_ndist = np.zeros(n)
+        self.reverse = np.zeros(n, bool)
+        self.prev_progress = np.zeros(n)
+        self.immobile_steps = np.zeros(n, np.int64)
+        self.reversing_steps = np.zeros(n, np.int64)
+        self.pause_left = np.zeros(n)
+        self.resets = np.zeros(n, np.int64)
+        self.laps = np.zeros(n, np.int64)
+        self.sim_time = np.zeros(n)
+        self.episode_start_time = np.zeros(n)
+        self.failure_counts = np.zeros((n, len(Status)), np.int64)
+        self.last_x = np.zeros(n)
+        self.last_y = np.zeros(n)
+        # Per-step scratch.
+        self.steering = np.zeros(n)  # [rad] chosen action
+        self.speed = np.zeros(n)  # [m/s] chosen action
+        self.steering_deg = np.zeros(n)  # [deg] chosen action, exactly as in the action space
+        self._cmd_steering = np.zeros(n)
+        self._cmd_speed = np.zeros(n)
+        self._off = np.zeros(n, bool)
+        self._no = np.zeros(n, bool)
+
+    # -------------------------------------------------------------------------------- reset
+    def reset_cars(
+        self, index: np.ndarray, rngs: Sequence[np.random.Generator], restart: bool = False
+    ) -> None:
+        """Start a new episode for cars ``index``, each drawing from its own generator.
+
+        The start follows DeepRacer (SPEC 5.3, 4.5): training starts advance round-robin by
+        ``round_robin_advance`` per finished episode (or are random with ``random_start``),
+        evaluation always starts at ``start_position_offset``; the car's base_link sits on the
+        centre line heading to the next waypoint; the first step is PREPARE.
+
+        Args:
+            index: (K,) int car indices.
+            rngs: (K,) generators, one per car in ``index``.
+            restart: start the round robin, the direction alternation and the simulation clock
+                over (on a reseed), instead of counting the previous episode.
+        """
+        ep = self.config.episode
+        index = np.asarray(index, dtype=np.int64)
+        if restart:
+            self.episodes[index] = 0
+            self.started[index] = False
+            self.sim_time[index] = 0.0
+        self.episodes[index] += self.started[index]
+        self.started[index] = True
+        for i, rng in zip(index, rngs, strict=True):
+            k = self.episodes[i]
+            if ep.evaluation:
+                start = ep.start_position_offset
+            elif ep.random_start:
+                start = float(rng.random())
+            else:
+                start = (ep.start_position_offset + k * ep.round_robin_advance) % 1.0
+            self.start_ndist[i] = start
+            flip = ep.alternate_direction and not ep.evaluation and k % 2 == 1
+            self.reverse[i] = self.config.reverse != flip
+        for rev in (False, True):
+            sel = index[self.reverse[index] == rev]
+            if len(sel):
+                track = self.tracks[rev]
+                x, y, yaw = track.point_at(self.start_ndist[sel] * track.length)
+                self.car.place(sel, x, y, yaw)
+        self.phase[index] = Phase.PREPARE
+        for arr in (self.steps, self.prev_progress, self.immobile_steps, self.reversing_steps,
+                    self.pause_left, self.resets, self.laps):  # fmt: skip
+            arr[index] = 0
+        self.failure_counts[index] = 0
+        self.episode_start_time[index] = self.sim_time[index]
+        self.last_x[index] = self.car.x[index]
+        self.last_y[index] = self.car.y[index]
+        frames = np.empty((len(index), *self.camera.shape), np.uint8)
+        self.camera.render(self.car.x[index], self.car.y[index], self.car.yaw[index], frames)
+        self.obs[index] = frames
+
+    # --------------------------------------------------------------------------------- step
+    def step(self, actions: np.ndarray) -> None:
+        """Advance all N cars by one step of ``dt`` with the given policy actions.
+
+        Args:
+            actions: (N,) int action indices (discrete) or (N, 2) float in [-1, 1] (continuous).
+        """
+        cfg, ep = self.config, self.config.episode
+        self.action_space.decode(actions, self.steering, self.speed, self.steering_deg)
+        q, car = self.query, self.car
+        # 2. Where the previous action left each car.
+        car.points_ahead(cfg.car.model_point, q.model_x, q.model_y)
+        car.wheel_positions(cfg.car, q.wheel_x, q.wheel_y)
+        self.tracks[0].locate(q, self.reverse)
+        progress = compute_progress(q.ndist, self.start_ndist, self.prev_progress)
+        self.progress[:] = progress
+        # 3. Rules, on RUN steps.
+        prepare = self.phase == Phase.PREPARE
+        pause = self.phase == Phase.PAUSE
+        run = self.phase == Phase.RUN
+        self.steps += 1
+        moved = np.hypot(car.x - self.last_x, car.y - self.last_y)
+        still = run & (moved <= ep.immobilized_distance)
+        self.immobile_steps = np.where(still, self.immobile_steps + 1, 0)
+        backwards = run & (progress < self.prev_progress)
+        self.reversing_steps = np.where(backwards, self.reversing_steps + 1, 0)
+        np.logical_not(q.any_wheel_on_track, out=self._off)
+        judge(
+            run & (progress >= 100.0),
+            self._no,
+            run & self._off,
+            self.immobile_steps >= ep.immobilized_steps,
+            self.reversing_steps >= ep.reversed_steps,
+            self.status,
+        )
+        self.status[prepare] = Status.PREPARE
+        self.status[pause] = Status.PAUSE
+        # 4. Params and rewards.
+        self.rewards[:] = 0.0
+        params_list = self._build_params(progress)
+        for i in np.flatnonzero(run):
+            self.rewards[i] = self.reward_functions[i](_fresh_copy(params_list[i]))
+        # 5. Episode ends, laps and evaluation resets.
+        self._finish_episodes(run, progress)
+        self.truncated[:] = (self.steps >= ep.max_episode_steps) & ~self.terminated
+        # 6. Move. Cars in PREPARE or PAUSE, or whose episode just ended, stand still.
+        moving = (self.phase == Phase.RUN) & run & ~self.terminated
+        np.multiply(self.steering, moving, out=self._cmd_steering)
+        np.multiply(self.speed, moving, out=self._cmd_speed)
+        self.last_x[:] = car.x
+        self.last_y[:] = car.y
+        self.model.step(car, self._cmd_steering, self._cmd_speed, cfg.dt)
+        self.sim_time += cfg.dt
+        self.prev_progress[:] = np.where(progress >= 100.0, 0.0, progress)
+        self._advance_pauses(pause, cfg.dt)
+        self.phase[prepare] = Phase.RUN
+        # 7. Cameras.
+        self.camera.render(car.x, car.y, car.yaw, self.obs)
+        self._fill_infos(params_list)
+
+    def _build_params(self, progress: np.ndarray) -> list[dict[str, Any]]:
+        q, car = self.query, self.car
+        heading = rad_to_deg(car.yaw)
+        track_length = self.tracks[0].length
+        out = []
+        for i in range(self.n):
+            rev = bool(self.reverse[i])
+            out.append(
+                make_params(
+                    all_wheels_on_track=q.all_wheels_on_track[i],
+                    x=q.model_x[i],
+                    y=q.model_y[i],
+                    heading_deg=heading[i],
+                    distance_from_center=q.distance_from_center[i],
+                    projection_distance=q.s[i],
+                    progress=progress[i],
+                    steps=self.steps[i],
+                    speed=self.speed[i],
+                    steering_angle_deg=self.steering_deg[i],
+                    track_width=q.track_width[i],
+                    track_length=track_length,
+                    waypoints=self._waypoints[rev],
+                    closest_waypoints=(q.prev_waypoint[i], q.next_waypoint[i]),
+                    is_left_of_center=q.is_left_of_center[i],
+                    is_reversed=rev,
+                    is_offtrack=self._off[i],
+                    is_crashed=False,
+                    sim_time=self.sim_time[i],
+                )
+            )
+        return out
+
+    def _finish_episodes(self, run: np.ndarray, progress: np.ndarray) -> None:
+        ep = self.config.episode
+        self.terminated[:] = False
+        lap = run & (self.status == Status.LAP_COMPLETE)
+        self.laps += lap
+        self.terminated |= lap & (self.laps >= ep.laps_per_episode)
+        failed = run & (self.status != Status.IN_PROGRESS) & (self.status != Status.LAP_COMPLETE)
+        for i in np.flatnonzero(failed):
+            status = Status(int(self.status[i]))
+            self.failure_counts[i, status] += 1
+            if self.resets[i] < ep.resets_allowed:
+                self._reset_after_failure(i, status, progress[i])
+            else:
+                self.terminated[i] = True
+
+    def _reset_after_failure(self, i: int, status: Status, progress: float) -> None:
+        """Evaluation reset (SPEC 5.2): back on the nearer lane at the last good progress."""
+        self.resets[i] += 1
+        self.phase[i] = Phase.PAUSE
+        self.pause_left[i] = self.config.episode.penalty(status)
+        track = self.tracks[int(self.reverse[i])]
+        good = max(float(self.prev_progress[i]), 0.0)
+        s = np.array([(self.start_ndist[i] + good / 100.0) * track.length])
+        inner = track.lane_point_at(s, np.array([1.0]))
+        outer = track.lane_point_at(s, np.array([-1.0]))
+        x, y = self.car.x[i], self.car.y[i]
+        use_inner = np.hypot(inner[0] - x, inner[1] - y) <= np.hypot(outer[0] - x, outer[1] - y)
+        px, py = inner if use_inner[0] else outer
+        _, _, yaw = track.point_at(s)
+        self.car.place(np.array([i]), px, py, yaw)
+        self.immobile_steps[i] = 0
+        self.reversing_steps[i] = 0
+
+    def _advance_pauses(self, pause: np.ndarray, dt: float) -> None:
+        self.pause_left[pause] -= dt
+        # 1e-9 s of slack: 2 s at 1/15 s must be 30 steps despite rounding in the countdown.
+        done = pause & (self.pause_left <= 1e-9)
+        self.phase[done] = Phase.RUN
+        # The car has stood still through the pause: do not count the pause as immobility.
+        self.last_x[done] = self.car.x[done]
+        self.last_y[done] = self.car.y[done]
+
+    def _fill_infos(self, params_list: list[dict[str, Any]]) -> None:
+        for i in range(self.n):
+            status = self.status[i]
+            self.infos[i] = {
+                "params": params_list[i],
+                "episode_status": STATUS_LABELS[status],
+                "progress": params_list[i]["progress"],
+                "steps": int(self.steps[i]),
+                "laps": int(self.laps[i]),
+                "lap_time": float(self.sim_time[i] - self.episode_start_time[i]),
+                # Remaining penalty [s]: set on the failure row, counting down on pause rows.
+                "pause_duration": float(self.pause_left[i]) if (
+                    status == Status.PAUSE or self.phase[i] == Phase.PAUSE) else 0.0,
+                "start_ndist": float(self.start_ndist[i]),
+                "reset_count": int(self.resets[i]),
+            }  # fmt: skip

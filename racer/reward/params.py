@@ -1,0 +1,212 @@
+"""DeepRacer's ``params`` dict: the reward function's only input (SPEC section 1).
+
+This is the boundary where racer's SI interior becomes DeepRacer's units: headings and steering in
+degrees, progress in percent. Every key of SPEC 1.2 is present with DeepRacer's Python type:
+``steps`` is a float, ``closest_waypoints`` a list of two ints, ``waypoints`` a list of (x, y)
+tuples, ``progress`` the int 100 on the lap-complete step, ``heading`` a numpy float64, and the
+object keys keep their time-trial defaults.
+
+`params_at_pose` builds the dict for a car placed anywhere on a track, so users can unit-test their
+reward functions with real params (see the README).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from racer.physics.car import CarParams, CarState
+from racer.track import Track, TrackQuery
+from racer.units import rad_to_deg, wrap_angle
+
+#: Every key DeepRacer puts in params, in its order (SPEC 1.2).
+PARAM_KEYS = (
+    "all_wheels_on_track", "x", "y", "heading", "distance_from_center", "projection_distance",
+    "progress", "steps", "speed", "steering_angle", "track_width", "track_length", "waypoints",
+    "closest_waypoints", "is_left_of_center", "is_reversed", "is_offtrack", "is_crashed",
+    "sim_time", "closest_objects", "objects_location", "objects_left_of_center", "objects_speed",
+    "objects_heading", "objects_distance", "objects_distance_from_center", "object_in_camera",
+)  # fmt: skip
+
+
+def compute_progress(
+    ndist: np.ndarray, start_ndist: np.ndarray, prev_progress: np.ndarray
+) -> np.ndarray:
+    """DeepRacer's progress [%] relative to the episode's start point (SPEC 1.3 item 8).
+
+    Args:
+        ndist: (N,) normalised projection of the model point in the driving direction.
+        start_ndist: (N,) normalised start point of each car's episode.
+        prev_progress: (N,) the previous step's progress [%] (0 after a completed lap).
+
+    Returns:
+        (N,) float64 progress [%]: wrapped across the start line in either direction, capped at
+        100, slightly negative while the car is behind its start point.
+    """
+    raw = 100.0 * (np.asarray(ndist) - start_ndist)
+    raw = np.where(raw <= 0.0, raw + 100.0, raw)
+    raw = np.where(prev_progress > raw + 50.0, raw + 100.0, raw)
+    raw = np.where(raw > prev_progress + 50.0, raw - 100.0, raw)
+    return np.minimum(raw, 100.0)
+
+
+def new_object_defaults() -> dict[str, Any]:
+    """The object keys with the values DeepRacer gives them in a time trial (fresh lists)."""
+    return {
+        "closest_objects": [0, 0],
+        "objects_location": [],
+        "objects_left_of_center": [],
+        "objects_speed": [],
+        "objects_heading": [],
+        "objects_distance": [],
+        "objects_distance_from_center": [],
+        "object_in_camera": False,
+    }
+
+
+def make_params(
+    *,
+    all_wheels_on_track: bool,
+    x: float,
+    y: float,
+    heading_deg: float,
+    distance_from_center: float,
+    projection_distance: float,
+    progress: float,
+    steps: int,
+    speed: float,
+    steering_angle_deg: float,
+    track_width: float,
+    track_length: float,
+    waypoints: list[tuple[float, float]],
+    closest_waypoints: tuple[int, int],
+    is_left_of_center: bool,
+    is_reversed: bool,
+    is_offtrack: bool,
+    is_crashed: bool,
+    sim_time: float,
+) -> dict[str, Any]:
+    """Assemble one params dict with DeepRacer's key set and types (SPEC 1.2).
+
+    Values arrive already in DeepRacer's units (degrees, percent). ``waypoints`` must be a list the
+    caller owns: the dict takes it as it is.
+    """
+    params = {
+        "all_wheels_on_track": bool(all_wheels_on_track),
+        "x": float(x),
+        "y": float(y),
+        "heading": np.float64(heading_deg),
+        "distance_from_center": float(distance_from_center),
+        "projection_distance": float(projection_distance),
+        "progress": 100 if progress >= 100.0 else float(progress),
+        "steps": float(steps),
+        "speed": float(speed),
+        "steering_angle": float(steering_angle_deg),
+        "track_width": float(track_width),
+        "track_length": float(track_length),
+        "waypoints": waypoints,
+        "closest_waypoints": [int(closest_waypoints[0]), int(closest_waypoints[1])],
+        "is_left_of_center": bool(is_left_of_center),
+        "is_reversed": bool(is_reversed),
+        "is_offtrack": bool(is_offtrack),
+        "is_crashed": bool(is_crashed),
+        "sim_time": float(sim_time),
+    }
+    params.update(new_object_defaults())
+    return params
+
+
+def copy_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A copy the reward function may mutate freely: new dict and new lists.
+
+    Equivalent to DeepRacer's deep copy (the lists hold immutable tuples and numbers) at a
+    fraction of its cost.
+    """
+    out = dict(params)
+    for key, value in params.items():
+        if isinstance(value, list):
+            out[key] = [list(v) if isinstance(v, list) else v for v in value]
+    return out
+
+
+def params_at_pose(
+    track: Track,
+    x: float,
+    y: float,
+    heading: float,
+    *,
+    speed: float = 1.0,
+    steering_angle: float = 0.0,
+    steps: int = 2,
+    start_progress: float = 0.0,
+    prev_progress: float = 0.0,
+    sim_time: float = 0.0,
+    car: CarParams | None = None,
+) -> dict[str, Any]:
+    """The params dict DeepRacer gives a car placed at a pose, for testing reward functions.
+
+    Everything is in DeepRacer's own terms, as the reward function sees it.
+
+    Args:
+        track: the track and driving direction (``load_track(name, reverse=...)``).
+        x: [m] the car's ``params["x"]``: its model point, 0.14 m ahead of the body centre.
+        y: [m] the car's ``params["y"]``.
+        heading: [deg] the car's ``params["heading"]``, counter-clockwise from +x.
+        speed: [m/s] the chosen action's speed.
+        steering_angle: [deg] the chosen action's steering angle, positive left.
+        steps: the step count (2 is the first step the reward function sees).
+        start_progress: [%] where the episode started, as a percentage of the track from waypoint
+            0 (DeepRacer's round-robin start; 0 is the start line).
+        prev_progress: [%] the previous step's progress, used to unwrap the start line.
+        sim_time: [s] the simulation clock.
+        car: car geometry (wheel positions, model point); DeepRacer's by default.
+
+    Returns:
+        A fresh params dict with every key of SPEC 1.2.
+
+    Example:
+        >>> from racer.track import load_track
+        >>> from racer.reward.params import params_at_pose
+        >>> track = load_track("oval")
+        >>> x, y = track.waypoints[5]
+        >>> params_at_pose(track, x, y, heading=0.0)["all_wheels_on_track"]
+        True
+    """
+    car = car or CarParams()
+    yaw = math.radians(heading)
+    state = CarState(1)
+    base = (
+        np.array([x - car.model_point * math.cos(yaw)]),
+        np.array([y - car.model_point * math.sin(yaw)]),
+    )
+    state.place(np.array([0]), base[0], base[1], np.array([yaw]))
+    query = TrackQuery(1)
+    query.model_x[0], query.model_y[0] = x, y
+    state.wheel_positions(car, query.wheel_x, query.wheel_y)
+    track.locate(query)
+    progress = compute_progress(
+        query.ndist, np.array([start_progress / 100.0]), np.array([prev_progress])
+    )[0]
+    return make_params(
+        all_wheels_on_track=query.all_wheels_on_track[0],
+        x=x,
+        y=y,
+        heading_deg=float(rad_to_deg(wrap_angle(yaw))),
+        distance_from_center=query.distance_from_center[0],
+        projection_distance=query.s[0],
+        progress=progress,
+        steps=steps,
+        speed=speed,
+        steering_angle_deg=steering_angle,
+        track_width=query.track_width[0],
+        track_length=track.length,
+        waypoints=list(track.waypoints),
+        closest_waypoints=(query.prev_waypoint[0], query.next_waypoint[0]),
+        is_left_of_center=query.is_left_of_center[0],
+        is_reversed=track.reverse,
+        is_offtrack=not query.any_wheel_on_track[0],
+        is_crashed=False,
+        sim_time=sim_time,
+    )

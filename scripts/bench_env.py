@@ -1,0 +1,141 @@
+"""Environment throughput: steps/s of RacerEnv and RacerVecEnv, and where the time goes.
+
+    python scripts/bench_env.py [--track oval] [--seconds 5] [--sizes 1,8,64]
+
+Every run has the camera on and calls the bundled centre-line reward function (a Python file
+loaded as DeepRacer would) for every car on every step. Cars drive a fixed cycle of actions and
+reset automatically, so the figures include resets. Figures are wall-clock on this machine: noisy,
+never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections import defaultdict
+
+import numpy as np
+
+from racer.env.config import EnvConfig
+from racer.env.core import RacerCore
+from racer.env.racer_env import RacerEnv
+from racer.env.vec_env import RacerVecEnv
+
+
+def single_env(config: EnvConfig, seconds: float) -> float:
+    env = RacerEnv(config)
+    env.reset(seed=0)
+    n_actions = env.action_space.n
+    for k in range(50):  # warm up the compiled kernels
+        env.step(k % n_actions)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(100):
+            _, _, term, trunc, _ = env.step(steps % n_actions)
+            steps += 1
+            if term or trunc:
+                env.reset()
+    return steps / (time.perf_counter() - start)
+
+
+def vec_env(config: EnvConfig, n: int, seconds: float) -> float:
+    env = RacerVecEnv(config, n, seed=0)
+    env.reset()
+    n_actions = env.action_space.n
+    actions = np.arange(n) % n_actions
+    for _ in range(20):
+        env.step(actions)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(20):
+            env.step((actions + steps) % n_actions)
+            steps += 1
+    return steps * n / (time.perf_counter() - start)
+
+
+class Timed:
+    """Wraps the core's stages with timers to show where a step's time goes."""
+
+    def __init__(self, core: RacerCore) -> None:
+        self.totals: dict[str, float] = defaultdict(float)
+        self.core = core
+        for obj, name, label in (
+            (core.tracks[0], "locate", "track queries"),
+            (core.camera, "render", "camera"),
+            (core.model, "step", "car physics"),
+            (core, "_build_params", "params dicts"),
+            (core, "_finish_episodes", "episode rules"),
+            (core, "_fill_infos", "infos"),
+        ):
+            self._wrap(obj, name, label)
+        core.reward_functions = [self._timed_reward(f) for f in core.reward_functions]
+
+    def _wrap(self, obj, name, label):
+        inner = getattr(obj, name)
+
+        def timed(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.totals[label] += time.perf_counter() - t
+
+        object.__setattr__(obj, name, timed)
+
+    def _timed_reward(self, fn):
+        def timed(params):
+            t = time.perf_counter()
+            try:
+                return fn(params)
+            finally:
+                self.totals["reward function calls"] += time.perf_counter() - t
+
+        return timed
+
+
+def breakdown(config: EnvConfig, n: int, steps: int = 300) -> None:
+    env = RacerVecEnv(config, n, seed=0)
+    env.reset()
+    actions = np.arange(n) % env.action_space.n
+    for _ in range(20):
+        env.step(actions)
+    timer = Timed(env.core)
+    start = time.perf_counter()
+    for k in range(steps):
+        env.step((actions + k) % env.action_space.n)
+    total = time.perf_counter() - start
+    print(
+        f"\nwhere the time goes, RacerVecEnv N={n} ({steps} steps, "
+        f"{total / steps * 1e3:.2f} ms/step)"
+    )
+    accounted = 0.0
+    for label, t in sorted(timer.totals.items(), key=lambda kv: -kv[1]):
+        # The reward time is inside "params" only if nested; here the stages do not overlap.
+        accounted += t
+        print(f"  {label:24s} {t / total * 100:5.1f} %  {t / steps / n * 1e6:7.2f} us/car-step")
+    rest = total - accounted
+    label = "other (python, resets)"
+    print(f"  {label:24s} {rest / total * 100:5.1f} %  {rest / steps / n * 1e6:7.2f} us/car-step")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--track", default="oval")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--sizes", default="1,8,64")
+    args = parser.parse_args()
+    config = EnvConfig(track=args.track)
+    print(
+        f"track {args.track}, camera 160x120 grayscale, reward follow_center_line.py, "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(f"RacerEnv (single)      {single_env(config, args.seconds):9,.0f} steps/s")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    for n in sizes:
+        print(f"RacerVecEnv N={n:<3d}      {vec_env(config, n, args.seconds):9,.0f} steps/s")
+    breakdown(config, max(sizes))
+
+
+if __name__ == "__main__":
+    main()
