@@ -16,8 +16,11 @@ import sys
 from pathlib import Path
 
 DEFAULT = sorted(
-    (Path(__file__).resolve().parents[1].parent / "shared/deepracer-logs/drfc-reinvent-base"
-     / "training-simtrace").glob("*-iteration.csv")
+    (
+        Path(__file__).resolve().parents[1].parent
+        / "shared/deepracer-logs/drfc-reinvent-base"
+        / "training-simtrace"
+    ).glob("*-iteration.csv")
 )
 
 
