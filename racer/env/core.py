@@ -344,18 +344,21 @@ class RacerCore:
         self.last_y[done] = self.car.y[done]
 
     def _fill_infos(self, params_list: list[dict[str, Any]]) -> None:
-        for i in range(self.n):
-            status = self.status[i]
+        # Remaining penalty [s]: set on the failure row, counting down on pause rows.
+        pausing = (self.status == Status.PAUSE) | (self.phase == Phase.PAUSE)
+        pause = np.where(pausing, self.pause_left, 0.0).tolist()
+        lap_time = (self.sim_time - self.episode_start_time).tolist()
+        steps, laps, resets = self.steps.tolist(), self.laps.tolist(), self.resets.tolist()
+        start, status = self.start_ndist.tolist(), self.status.tolist()
+        for i, params in enumerate(params_list):
             self.infos[i] = {
-                "params": params_list[i],
-                "episode_status": STATUS_LABELS[status],
-                "progress": params_list[i]["progress"],
-                "steps": int(self.steps[i]),
-                "laps": int(self.laps[i]),
-                "lap_time": float(self.sim_time[i] - self.episode_start_time[i]),
-                # Remaining penalty [s]: set on the failure row, counting down on pause rows.
-                "pause_duration": float(self.pause_left[i]) if (
-                    status == Status.PAUSE or self.phase[i] == Phase.PAUSE) else 0.0,
-                "start_ndist": float(self.start_ndist[i]),
-                "reset_count": int(self.resets[i]),
-            }  # fmt: skip
+                "params": params,
+                "episode_status": STATUS_LABELS[status[i]],
+                "progress": params["progress"],
+                "steps": steps[i],
+                "laps": laps[i],
+                "lap_time": lap_time[i],
+                "pause_duration": pause[i],
+                "start_ndist": start[i],
+                "reset_count": resets[i],
+            }
