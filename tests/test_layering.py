@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "racer"
-RANK = {"errors": 0, "units": 0, "config": 1, "track": 2, "physics": 3, "sensors": 4,
-        "reward": 4, "env": 5, "plots": 6, "cli": 7}  # fmt: skip
+RANK = {"errors": 0, "units": 0, "resources": 1, "config": 1, "track": 2, "physics": 3,
+        "sensors": 4, "reward": 4, "env": 5, "plots": 6, "cli": 7}  # fmt: skip
 FORBIDDEN = {
     "track": {"gymnasium", "torch", "stable_baselines3", "pygame", "matplotlib", "shapely"},
     "physics": {"gymnasium", "torch", "stable_baselines3", "pygame", "matplotlib", "shapely"},

@@ -31,7 +31,7 @@ from racer.env.episode import STATUS_LABELS, Phase, Status, judge
 from racer.errors import ConfigError
 from racer.physics.actions import DEFAULT_MODEL_METADATA, ModelMetadata, load_model_metadata
 from racer.physics.car import CarState, make_motion_model
-from racer.reward.params import compute_progress, make_params
+from racer.reward.params import compute_progress, copy_params, make_params
 from racer.reward.plugin import RewardFunction
 from racer.sensors.camera import Camera
 from racer.sensors.texture import GroundTexture, render_ground_texture
@@ -67,19 +67,6 @@ def load_metadata(config: EnvConfig) -> ModelMetadata:
             f'"sensor": ["FRONT_FACING_CAMERA"].'
         )
     return metadata
-
-
-def _fresh_copy(params: dict[str, Any]) -> dict[str, Any]:
-    """A copy the reward function may mutate without touching ``params`` (see copy_params)."""
-    out = dict(params)
-    out["waypoints"] = list(params["waypoints"])
-    out["closest_waypoints"] = list(params["closest_waypoints"])
-    out["closest_objects"] = list(params["closest_objects"])
-    out["objects_location"] = [list(p) for p in params["objects_location"]]
-    for key in ("objects_left_of_center", "objects_speed", "objects_heading", "objects_distance",
-                "objects_distance_from_center"):  # fmt: skip
-        out[key] = list(params[key])
-    return out
 
 
 class RacerCore:
@@ -250,7 +237,7 @@ class RacerCore:
         self.rewards[:] = 0.0
         params_list = self._build_params(progress)
         for i in np.flatnonzero(run):
-            self.rewards[i] = self.reward_functions[i](_fresh_copy(params_list[i]))
+            self.rewards[i] = self.reward_functions[i](copy_params(params_list[i]))
         # 5. Episode ends, laps and evaluation resets.
         self._finish_episodes(run, progress)
         self.truncated[:] = (self.steps >= ep.max_episode_steps) & ~self.terminated

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from racer.errors import RewardFunctionError
+from racer.resources import bundled_dir
 
 REWARD_LIMIT = 1e5  # DeepRacer rejects |reward| > 1e5
 _module_ids = itertools.count()
@@ -26,14 +27,7 @@ _module_ids = itertools.count()
 
 def bundled_reward_functions_dir() -> Path:
     """The folder of racer's example reward functions (in the wheel or the checkout)."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here / "_bundled" / "reward_functions", here.parent / "reward_functions"):
-        if candidate.is_dir():
-            return candidate
-    raise RewardFunctionError(
-        f"racer's example reward functions are missing (looked in {here / '_bundled'} and "
-        f"{here.parent / 'reward_functions'}); reinstall racer from a full checkout."
-    )
+    return bundled_dir("reward_functions", RewardFunctionError)
 
 
 def resolve_reward_path(name_or_path: str | Path) -> Path:

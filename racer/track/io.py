@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from racer.errors import TrackError
+from racer.resources import bundled_dir
 from racer.track.geometry import Track, TrackGeometry
 
 _CLOSE_ENOUGH_TO_MEAN_CLOSED = 0.05  # [m] ends nearer than this but not equal: almost surely a typo
@@ -25,14 +26,7 @@ _CLOSE_ENOUGH_TO_MEAN_CLOSED = 0.05  # [m] ends nearer than this but not equal: 
 
 def bundled_tracks_dir() -> Path:
     """The folder holding racer's own tracks (in the wheel, or the repository's ``tracks/``)."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here / "_bundled" / "tracks", here.parent / "tracks"):
-        if candidate.is_dir():
-            return candidate
-    raise TrackError(
-        f"racer's bundled tracks are missing: looked in {here / '_bundled' / 'tracks'} and "
-        f"{here.parent / 'tracks'}. Reinstall racer (pip install -e .) from a full checkout."
-    )
+    return bundled_dir("tracks", TrackError)
 
 
 @dataclass(frozen=True)
