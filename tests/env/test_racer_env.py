@@ -254,3 +254,14 @@ def test_pickle_round_trip():
 def test_public_api_is_lazy_and_complete():
     assert racer.RacerEnv is RacerEnv
     assert callable(racer.params_at_pose) and callable(racer.load_track)
+
+
+def test_evaluation_runs_n_laps_in_one_episode():
+    episode = EpisodeConfig(evaluation=True, laps=2)
+    env = RacerEnv(EnvConfig(model_metadata=CONTINUOUS, episode=episode))
+    status, infos = drive_lap(env)
+    assert status == "lap_complete"
+    laps = [i for i in infos if i["episode_status"] == "lap_complete"]
+    assert len(laps) == 2 and laps[-1]["laps"] == 2
+    assert infos[-1]["lap_time"] > 2 * laps[0]["lap_time"] * 0.9  # two laps of similar time
+    assert all(i["start_ndist"] == 0.0 for i in infos)  # evaluation starts at the line

@@ -91,3 +91,17 @@ def test_vec_env_attribute_methods():
     assert env.get_attr("render_mode") == [None, None]
     assert env.env_is_wrapped(object) == [False, False]
     env.close()
+
+
+def test_stable_baselines3_ppo_trains_on_it():
+    """The integration smoke test: SB3 wraps, steps, resets and updates without complaint."""
+    import warnings
+
+    from stable_baselines3 import PPO
+
+    env = RacerVecEnv(num_envs=4, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = PPO("CnnPolicy", env, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
+        model.learn(256)
+    assert model.num_timesteps >= 256
