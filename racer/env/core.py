@@ -29,8 +29,8 @@ import numpy as np
 from racer.env.config import EnvConfig
 from racer.env.episode import STATUS_LABELS, Phase, Status, judge
 from racer.errors import ConfigError
-from racer.physics.actions import DEFAULT_MODEL_METADATA, ModelMetadata, load_model_metadata
 from racer.physics.car import CarState, make_motion_model
+from racer.physics.model_metadata import DEFAULT_MODEL_METADATA, ModelMetadata, load_model_metadata
 from racer.reward.params import compute_progress, copy_params, make_params
 from racer.reward.plugin import RewardFunction
 from racer.sensors.camera import Camera

@@ -14,13 +14,11 @@ import numpy as np
 import pytest
 
 from racer.errors import ConfigError
-from racer.physics.actions import (
+from racer.physics.actions import ContinuousActionSpace, DiscreteActionSpace, action_log_value
+from racer.physics.model_metadata import (
     DEFAULT_MODEL_METADATA,
-    ContinuousActionSpace,
-    DiscreteActionSpace,
     LidarConfig,
     ModelMetadata,
-    action_log_value,
     load_model_metadata,
     parse_model_metadata,
 )
