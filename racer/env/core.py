@@ -130,6 +130,8 @@ class RacerCore:
         self.laps = np.zeros(n, np.int64)
         self.sim_time = np.zeros(n)
         self.episode_start_time = np.zeros(n)
+        self.lap_start_time = np.zeros(n)
+        self.completed_lap_time = np.zeros(n)
         self.failure_counts = np.zeros((n, len(Status)), np.int64)
         self.last_x = np.zeros(n)
         self.last_y = np.zeros(n)
@@ -137,9 +139,9 @@ class RacerCore:
         self.steering = np.zeros(n)  # [rad] chosen action
         self.speed = np.zeros(n)  # [m/s] chosen action
         self.steering_deg = np.zeros(n)  # [deg] chosen action, exactly as in the action space
-        self._cmd_steering = np.zeros(n)
-        self._cmd_speed = np.zeros(n)
         self._off = np.zeros(n, bool)
+        self._lap_counted = np.zeros(n, bool)
+        self._hold = np.zeros(n, bool)
         self._no = np.zeros(n, bool)
 
     # -------------------------------------------------------------------------------- reset
@@ -190,6 +192,7 @@ class RacerCore:
             arr[index] = 0
         self.failure_counts[index] = 0
         self.episode_start_time[index] = self.sim_time[index]
+        self.lap_start_time[index] = self.sim_time[index]
         self.last_x[index] = self.car.x[index]
         self.last_y[index] = self.car.y[index]
         frames = np.empty((len(index), *self.camera.shape), np.uint8)
@@ -237,19 +240,20 @@ class RacerCore:
         self.rewards[:] = 0.0
         params_list = self._build_params(progress)
         for i in np.flatnonzero(run):
-            self.rewards[i] = self.reward_functions[i](copy_params(params_list[i]))
+            fresh = copy_params(params_list[i], self.tracks[int(self.reverse[i])].waypoints)
+            self.rewards[i] = self.reward_functions[i](fresh)
         # 5. Episode ends, laps and evaluation resets.
         self._finish_episodes(run, progress)
         self.truncated[:] = (self.steps >= ep.max_episode_steps) & ~self.terminated
         # 6. Move. Cars in PREPARE or PAUSE, or whose episode just ended, stand still.
-        moving = (self.phase == Phase.RUN) & run & ~self.terminated
-        np.multiply(self.steering, moving, out=self._cmd_steering)
-        np.multiply(self.speed, moving, out=self._cmd_speed)
+        np.logical_not((self.phase == Phase.RUN) & run & ~self.terminated, out=self._hold)
         self.last_x[:] = car.x
         self.last_y[:] = car.y
-        self.model.step(car, self._cmd_steering, self._cmd_speed, cfg.dt)
+        self.model.step(car, self.steering, self.speed, cfg.dt, self._hold)
         self.sim_time += cfg.dt
-        self.prev_progress[:] = np.where(progress >= 100.0, 0.0, progress)
+        # A lap restarts progress only when it is counted (a RUN step); a car reset past the line
+        # during a pause keeps 100 until its first RUN step completes the lap.
+        self.prev_progress[:] = np.where(self._lap_counted, 0.0, progress)
         self._advance_pauses(pause, cfg.dt)
         self.phase[prepare] = Phase.RUN
         # 7. Cameras.
@@ -292,7 +296,12 @@ class RacerCore:
         ep = self.config.episode
         self.terminated[:] = False
         lap = run & (self.status == Status.LAP_COMPLETE)
+        self._lap_counted[:] = lap
         self.laps += lap
+        # The lap ends, and the next begins, at the end of this step (sim_time + dt).
+        end = self.sim_time[lap] + self.config.dt
+        self.completed_lap_time[lap] = end - self.lap_start_time[lap]
+        self.lap_start_time[lap] = end
         self.terminated |= lap & (self.laps >= ep.laps_per_episode)
         failed = run & (self.status != Status.IN_PROGRESS) & (self.status != Status.LAP_COMPLETE)
         for i in np.flatnonzero(failed):
@@ -334,10 +343,17 @@ class RacerCore:
         # Remaining penalty [s]: set on the failure row, counting down on pause rows.
         pausing = (self.status == Status.PAUSE) | (self.phase == Phase.PAUSE)
         pause = np.where(pausing, self.pause_left, 0.0).tolist()
-        lap_time = (self.sim_time - self.episode_start_time).tolist()
+        # Times [s] up to the end of this step, penalties included; on a lap-complete step,
+        # the completed lap's time.
+        now = self.sim_time
+        lap_time = np.where(self._lap_counted, self.completed_lap_time, now - self.lap_start_time)
+        lap_time = lap_time.tolist()
+        episode_time = (now - self.episode_start_time).tolist()
         steps, laps, resets = self.steps.tolist(), self.laps.tolist(), self.resets.tolist()
         start, status = self.start_ndist.tolist(), self.status.tolist()
+        counts = self.failure_counts.tolist()
         for i, params in enumerate(params_list):
+            c = counts[i]
             self.infos[i] = {
                 "params": params,
                 "episode_status": STATUS_LABELS[status[i]],
@@ -345,7 +361,12 @@ class RacerCore:
                 "steps": steps[i],
                 "laps": laps[i],
                 "lap_time": lap_time[i],
+                "episode_time": episode_time[i],
                 "pause_duration": pause[i],
                 "start_ndist": start[i],
                 "reset_count": resets[i],
+                "off_track_count": c[Status.OFF_TRACK],
+                "crash_count": c[Status.CRASHED],
+                "immobilized_count": c[Status.IMMOBILIZED],
+                "reversed_count": c[Status.REVERSED],
             }

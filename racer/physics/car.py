@@ -161,15 +161,23 @@ class MotionModel(Protocol):
 
     params: CarParams
 
-    def step(self, state: CarState, steering: np.ndarray, speed: np.ndarray, dt: float) -> None:
+    def step(
+        self,
+        state: CarState,
+        steering: np.ndarray,
+        speed: np.ndarray,
+        dt: float,
+        hold: np.ndarray | None = None,
+    ) -> None:
         """Advance ``state`` in place.
 
         Args:
             state: the N cars.
             steering: (N,) float64 [rad] commanded front-wheel angle (clipped here).
-            speed: (N,) float64 [m/s] commanded speed (clipped here; 0 stops the car, as on the
-                PREPARE step, which bypasses the simulator's minimum).
+            speed: (N,) float64 [m/s] commanded speed (clipped here to [min_speed, max_speed]).
             dt: [s] step length.
+            hold: (N,) bool, cars commanded to stand still (PREPARE, pauses): speed target 0 and
+                straight wheels, bypassing the minimum speed.
         """
         ...
 
@@ -195,7 +203,8 @@ def _integrate_arc(state: CarState, params: CarParams, yaw_rate: np.ndarray, dt:
     state.y[:] = ry - params.rear_axle * np.sin(state.yaw)
 
 
-def _update_speed(state: CarState, params: CarParams, target: np.ndarray, dt: float) -> None:
+def _update_speed(state: CarState, params: CarParams, target: np.ndarray, dt: float) -> np.ndarray:
+    """Set ``state.speed`` to the mean speed over the step; return the speed at its end."""
     if params.speed_lag > 0.0:
         # Exact first-order response over the step; the step ends at the new speed and the arc
         # uses the mean speed over the step.
@@ -208,10 +217,15 @@ def _update_speed(state: CarState, params: CarParams, target: np.ndarray, dt: fl
     return target
 
 
-def _clip_commands(params: CarParams, steering: np.ndarray, speed: np.ndarray):
+def _clip_commands(
+    params: CarParams, steering: np.ndarray, speed: np.ndarray, hold: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The simulator's command clip (SPEC 4.4); held cars target speed 0, wheels straight."""
     steer = np.clip(steering, -params.max_steering, params.max_steering)
-    # A zero command (PREPARE, pauses) stops the car; any other is clipped to the car's range.
-    target = np.where(speed == 0.0, 0.0, np.clip(speed, params.min_speed, params.max_speed))
+    target = np.clip(speed, params.min_speed, params.max_speed)
+    if hold is not None:
+        steer[hold] = 0.0
+        target[hold] = 0.0
     return steer, target
 
 
@@ -221,9 +235,16 @@ class KinematicBicycle:
 
     params: CarParams = CarParams()
 
-    def step(self, state: CarState, steering: np.ndarray, speed: np.ndarray, dt: float) -> None:
+    def step(
+        self,
+        state: CarState,
+        steering: np.ndarray,
+        speed: np.ndarray,
+        dt: float,
+        hold: np.ndarray | None = None,
+    ) -> None:
         """Advance ``state`` in place by ``dt`` [s] (see `MotionModel.step`)."""
-        steer, target = _clip_commands(self.params, steering, speed)
+        steer, target = _clip_commands(self.params, steering, speed, hold)
         state.steering[:] = steer
         end_speed = _update_speed(state, self.params, target, dt)
         yaw_rate = state.speed * np.tan(steer) / self.params.wheelbase
@@ -241,9 +262,16 @@ class FrictionLimitedBicycle:
 
     params: CarParams = CarParams()
 
-    def step(self, state: CarState, steering: np.ndarray, speed: np.ndarray, dt: float) -> None:
+    def step(
+        self,
+        state: CarState,
+        steering: np.ndarray,
+        speed: np.ndarray,
+        dt: float,
+        hold: np.ndarray | None = None,
+    ) -> None:
         """Advance ``state`` in place by ``dt`` [s] (see `MotionModel.step`)."""
-        steer, target = _clip_commands(self.params, steering, speed)
+        steer, target = _clip_commands(self.params, steering, speed, hold)
         state.steering[:] = steer
         end_speed = _update_speed(state, self.params, target, dt)
         v = state.speed

@@ -13,6 +13,7 @@ reward functions with real params (see the README).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -123,15 +124,24 @@ _LIST_KEYS = ("waypoints", "closest_waypoints", "closest_objects", "objects_left
               "objects_distance_from_center")  # fmt: skip
 
 
-def copy_params(params: dict[str, Any]) -> dict[str, Any]:
+def copy_params(
+    params: dict[str, Any], waypoints: Sequence[tuple[float, float]] | None = None
+) -> dict[str, Any]:
     """A copy the reward function may mutate freely: a new dict with new lists.
 
     Equivalent to DeepRacer's deep copy, since the lists hold immutable tuples and numbers (and
     ``objects_location`` lists of [x, y] lists, copied too), at a fraction of its cost.
+
+    Args:
+        params: the dict to copy.
+        waypoints: the authoritative waypoints (the track's immutable tuple), so that a caller who
+            edited ``params["waypoints"]`` cannot change what later reward calls see.
     """
     out = dict(params)
     for key in _LIST_KEYS:
         out[key] = list(params[key])
+    if waypoints is not None:
+        out["waypoints"] = list(waypoints)
     out["objects_location"] = [list(p) for p in params["objects_location"]]
     return out
 
@@ -146,7 +156,7 @@ def params_at_pose(
     steering_angle: float = 0.0,
     steps: int = 2,
     start_progress: float = 0.0,
-    prev_progress: float = 0.0,
+    prev_progress: float | None = None,
     sim_time: float = 0.0,
     car: CarParams | None = None,
 ) -> dict[str, Any]:
@@ -164,7 +174,9 @@ def params_at_pose(
         steps: the step count (2 is the first step the reward function sees).
         start_progress: [%] where the episode started, as a percentage of the track from waypoint
             0 (DeepRacer's round-robin start; 0 is the start line).
-        prev_progress: [%] the previous step's progress, used to unwrap the start line.
+        prev_progress: [%] the previous step's progress, used to unwrap the start line as
+            DeepRacer does (100 counts as a finished lap, i.e. 0). None: no history, the
+            progress is the distance driven from the start point, in [0, 100].
         sim_time: [s] the simulation clock.
         car: car geometry (wheel positions, model point); DeepRacer's by default.
 
@@ -191,9 +203,13 @@ def params_at_pose(
     query.model_x[0], query.model_y[0] = x, y
     state.wheel_positions(car, query.wheel_x, query.wheel_y)
     track.locate(query)
-    progress = compute_progress(
-        query.ndist, np.array([start_progress / 100.0]), np.array([prev_progress])
-    )[0]
+    start = np.array([start_progress / 100.0])
+    if prev_progress is None:
+        raw = 100.0 * (query.ndist - start)
+        history = np.where(raw <= 0.0, raw + 100.0, raw)  # consistent with itself: no unwrap
+    else:
+        history = np.array([0.0 if prev_progress >= 100.0 else prev_progress])
+    progress = compute_progress(query.ndist, start, history)[0]
     return make_params(
         all_wheels_on_track=query.all_wheels_on_track[0],
         x=x,

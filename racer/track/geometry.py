@@ -365,6 +365,12 @@ def _locate(mx, my, wx, wy, reverse, cidx, seg_s0, seg_len, length, closed, iidx
     m = vnd_fwd.shape[0]
     for i in range(n):
         j, t, d2 = _nearest_one(mx[i], my[i], *cidx)
+        # A point on a vertex must project exactly onto it (t = 1 - 1 ulp would bracket it
+        # one waypoint too early, SPEC 1.3 item 6).
+        if t > 1.0 - 1e-12:
+            t = 1.0
+        elif t < 1e-12:
+            t = 0.0
         fx = cidx[0][j] + t * cidx[2][j]
         fy = cidx[1][j] + t * cidx[3][j]
         s = seg_s0[j] + t * seg_len[j]

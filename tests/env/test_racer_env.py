@@ -263,5 +263,74 @@ def test_evaluation_runs_n_laps_in_one_episode():
     assert status == "lap_complete"
     laps = [i for i in infos if i["episode_status"] == "lap_complete"]
     assert len(laps) == 2 and laps[-1]["laps"] == 2
-    assert infos[-1]["lap_time"] > 2 * laps[0]["lap_time"] * 0.9  # two laps of similar time
+    assert infos[-1]["episode_time"] > 2 * laps[0]["lap_time"] * 0.9  # two laps of similar time
     assert all(i["start_ndist"] == 0.0 for i in infos)  # evaluation starts at the line
+
+
+def test_a_lap_completed_by_an_evaluation_reset_is_counted():
+    """A reset near the line can put the model point past it during the pause (review finding)."""
+    episode = EpisodeConfig(evaluation=True, laps=1)
+    env = RacerEnv(EnvConfig(model_metadata=CONTINUOUS, episode=episode))
+    env.reset(seed=0)
+    core = env.core
+    # Pretend the car got to 99.7 % and then leaves the track sideways.
+    track = core.tracks[0]
+    x, y, yaw = track.point_at(np.array([0.997 * track.length - 0.14]))
+    core.car.place(np.array([0]), x, y, yaw)
+    core.phase[0] = 1  # RUN
+    core.prev_progress[0] = 99.6
+    env.step(np.array([0.0, -1.0], np.float32))  # progress ~99.7, still on track
+    core.car.y[0] += 1.0  # pushed off the road
+    statuses = []
+    for _ in range(60):
+        _, _, term, _, info = env.step(np.array([0.0, -1.0], np.float32))
+        statuses.append(info["episode_status"])
+        if term:
+            break
+    assert "off_track" in statuses and statuses[-1] == "lap_complete"
+    assert len(statuses) <= 35  # off track, 30 pause rows, then the lap counts at once
+    assert info["lap_time"] == pytest.approx(info["episode_time"])
+
+
+def test_lap_time_is_per_lap_in_multi_lap_evaluation():
+    episode = EpisodeConfig(evaluation=True, laps=2)
+    env = RacerEnv(EnvConfig(model_metadata=CONTINUOUS, episode=episode))
+    status, infos = drive_lap(env)
+    laps = [i for i in infos if i["episode_status"] == "lap_complete"]
+    assert laps[0]["lap_time"] == pytest.approx(laps[0]["episode_time"])
+    assert laps[1]["lap_time"] == pytest.approx(laps[1]["episode_time"] - laps[0]["lap_time"])
+    assert laps[1]["lap_time"] == pytest.approx(laps[0]["lap_time"], rel=0.1)
+
+
+def test_speed_zero_actions_move_at_the_minimum_speed(tmp_path):
+    """DeepRacer clips a 0 m/s action to 0.1 m/s; it is not a stop (review finding)."""
+    meta = tmp_path / "model_metadata.json"
+    meta.write_text('{"action_space": [{"steering_angle": 0, "speed": 0.0},'
+                    ' {"steering_angle": 10, "speed": 0.0}]}')  # fmt: skip
+    env = RacerEnv(EnvConfig(model_metadata=str(meta), strict_action_space=False))
+    env.reset(seed=0)
+    statuses = [env.step(0)[4]["episode_status"] for _ in range(40)]
+    assert "immobilized" not in statuses
+    assert env.core.car.speed[0] == pytest.approx(0.1, rel=0.05)
+
+
+def test_editing_info_params_does_not_leak_into_later_reward_calls():
+    seen = []
+    env = RacerEnv(reward_function=lambda p: seen.append(len(p["waypoints"])) or 1.0)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(2)
+    info["params"]["waypoints"].clear()
+    env.step(2)
+    env.step(2)
+    assert seen == [env.core.tracks[0].num_waypoints] * 2
+
+
+def test_info_reports_failure_counts_in_evaluation():
+    episode = EpisodeConfig(evaluation=True, laps=1)
+    env = RacerEnv(EnvConfig(episode=episode))
+    env.reset(seed=0)
+    for _ in range(120):
+        _, _, _, _, info = env.step(1)  # -15 deg: off, reset, off again
+    assert info["off_track_count"] >= 2 and info["crash_count"] == 0
+    assert info["reset_count"] == info["off_track_count"] + info["reversed_count"] + info[
+        "immobilized_count"]  # fmt: skip

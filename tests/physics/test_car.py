@@ -55,8 +55,13 @@ def test_commands_are_clipped():
     assert state.speed[0] == pytest.approx(4.0)
     state = drive(KinematicBicycle(INSTANT), 1, 0.0, 0.01)
     assert state.speed[0] == pytest.approx(0.1)
-    state = drive(KinematicBicycle(INSTANT), 3, 0.0, 0.0)
-    assert state.x[0] == 0.0  # a zero command (PREPARE) leaves the car where it is
+    state = drive(KinematicBicycle(INSTANT), 1, 0.0, 0.0)
+    assert state.speed[0] == pytest.approx(0.1)  # speed 0 is raised to the minimum, as DeepRacer
+    state = CarState(1)
+    KinematicBicycle(INSTANT).step(
+        state, np.array([0.5]), np.array([2.0]), 1 / 15, np.array([True])
+    )
+    assert state.x[0] == 0.0 and state.steering[0] == 0.0  # held (PREPARE, pause): stays put
 
 
 def test_speed_lag_first_order_response():

@@ -175,3 +175,27 @@ def test_params_match_a_real_deepracer_training_log():
     assert checked > 1000
     # The wheel centres are racer's model of the car, not logged, yet every row agrees.
     assert wheel_match == checked
+
+
+def test_params_at_pose_without_history_reads_the_distance_from_the_start():
+    """Review finding: by default a pose past half a lap must not come back negative."""
+    require_shared_tracks()
+    track = load_track(DEEPRACER_TRACKS / "reinvent_base.npy")
+    for k in (10, 70, 110):
+        x, y = track.waypoints[k]
+        p = params_at_pose(track, x, y, 0.0)
+        assert p["progress"] == pytest.approx(100 * track.cum_s[k] / track.length, abs=1e-6)
+    x, y = track.waypoints[5]
+    done = params_at_pose(track, x, y, 0.0, prev_progress=100)  # 100 means a finished lap: 0
+    assert done["progress"] == pytest.approx(100 * track.cum_s[5] / track.length, abs=1e-6)
+
+
+@pytest.mark.parametrize("path", shared_track_paths(), ids=lambda p: p.stem)
+def test_closest_waypoints_when_exactly_on_a_waypoint(path):
+    """Review finding: a model point exactly on waypoint k is bracketed [k, k+1], as shapely."""
+    require_shared_tracks()
+    track = load_track(path)
+    for k in range(0, track.num_waypoints - 1, 3):
+        x, y = track.waypoints[k]
+        ref = reference_params(track, x, y, 0.0)
+        assert params_at_pose(track, x, y, 0.0)["closest_waypoints"] == ref["closest_waypoints"], k
