@@ -43,8 +43,10 @@ class RacerEnv(gym.Env):
 
     ## Info
     ``params`` (the dict given to the reward function), ``episode_status`` (DeepRacer's string),
-    ``progress`` [%], ``steps``, ``laps``, ``lap_time`` [s], ``pause_duration`` [s],
-    ``start_ndist``, ``reset_count``.
+    ``progress`` [%], ``steps``, ``laps`` completed, ``lap_time`` [s] of the current lap (of the
+    completed lap on a lap-complete step), ``episode_time`` [s], both with penalties,
+    ``pause_duration`` [s] left, ``start_ndist``, ``reset_count``, and the evaluation counters
+    ``off_track_count``, ``crash_count``, ``immobilized_count``, ``reversed_count``.
 
     ## Arguments
     ``config``: an `EnvConfig` (track, direction, action space, reward function, car, camera,

@@ -109,10 +109,12 @@ class RacerVecEnv(VecEnv):
         """Set an attribute; the cars share one object, so this sets it for all of them."""
         setattr(self, attr_name, value)
 
-    def env_method(self, method_name: str, *method_args, indices: Any = None, **method_kwargs):
-        """Call a method of this env once per selected car."""
-        method = getattr(self, method_name)
-        return [method(*method_args, **method_kwargs) for _ in self._indices(indices)]
+    def env_method(
+        self, method_name: str, *method_args: Any, indices: Any = None, **method_kwargs: Any
+    ) -> list[Any]:
+        """Call a method of this env once (the cars share it) and give its result per car."""
+        result = getattr(self, method_name)(*method_args, **method_kwargs)
+        return [result for _ in self._indices(indices)]
 
     def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
         """The cars are not gymnasium envs, so never wrapped."""
