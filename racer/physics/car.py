@@ -247,39 +247,27 @@ class KinematicBicycle:
         steer, target = _clip_commands(self.params, steering, speed, hold)
         state.steering[:] = steer
         end_speed = _update_speed(state, self.params, target, dt)
-        yaw_rate = state.speed * np.tan(steer) / self.params.wheelbase
-        _integrate_arc(state, self.params, yaw_rate, dt)
+        _integrate_arc(state, self.params, self.yaw_rate(state.speed, steer), dt)
         state.speed[:] = end_speed
+
+    def yaw_rate(self, speed: np.ndarray, steering: np.ndarray) -> np.ndarray:
+        """(N,) yaw rate [rad/s] for speed (N,) [m/s] and clipped steering (N,) [rad]."""
+        return speed * np.tan(steering) / self.params.wheelbase
 
 
 @dataclass
-class FrictionLimitedBicycle:
+class FrictionLimitedBicycle(KinematicBicycle):
     """Kinematic bicycle whose lateral acceleration ``v * yaw_rate`` is capped at ``mu * g``.
 
     Beyond the grip limit the car turns less than its wheels point: it runs wide, as the real car
     slides when it steers hard at speed.
     """
 
-    params: CarParams = CarParams()
-
-    def step(
-        self,
-        state: CarState,
-        steering: np.ndarray,
-        speed: np.ndarray,
-        dt: float,
-        hold: np.ndarray | None = None,
-    ) -> None:
-        """Advance ``state`` in place by ``dt`` [s] (see `MotionModel.step`)."""
-        steer, target = _clip_commands(self.params, steering, speed, hold)
-        state.steering[:] = steer
-        end_speed = _update_speed(state, self.params, target, dt)
-        v = state.speed
-        yaw_rate = v * np.tan(steer) / self.params.wheelbase
-        limit = self.params.friction * GRAVITY / np.maximum(np.abs(v), 1e-6)
-        np.clip(yaw_rate, -limit, limit, out=yaw_rate)
-        _integrate_arc(state, self.params, yaw_rate, dt)
-        state.speed[:] = end_speed
+    def yaw_rate(self, speed: np.ndarray, steering: np.ndarray) -> np.ndarray:
+        """The kinematic yaw rate [rad/s], clipped to the tyres' grip ``mu g / v``."""
+        rate = super().yaw_rate(speed, steering)
+        limit = self.params.friction * GRAVITY / np.maximum(np.abs(speed), 1e-6)
+        return np.clip(rate, -limit, limit)
 
 
 MOTION_MODELS = {"kinematic": KinematicBicycle, "friction_limited": FrictionLimitedBicycle}
