@@ -113,7 +113,6 @@ class RacerCore:
         self.terminated = np.zeros(n, bool)
         self.truncated = np.zeros(n, bool)
         self.status = np.zeros(n, np.int8)
-        self.progress = np.zeros(n)
         self.infos: list[dict[str, Any]] = [{} for _ in range(n)]
         # Per-car episode state.
         self.phase = np.full(n, Phase.PREPARE, np.int8)
@@ -214,7 +213,6 @@ class RacerCore:
         car.wheel_positions(cfg.car, q.wheel_x, q.wheel_y)
         self.tracks[0].locate(q, self.reverse)
         progress = compute_progress(q.ndist, self.start_ndist, self.prev_progress)
-        self.progress[:] = progress
         # 3. Rules, on RUN steps.
         prepare = self.phase == Phase.PREPARE
         pause = self.phase == Phase.PAUSE
