@@ -321,31 +321,6 @@ def _nearest_point(px, py, idx):
 
 
 @numba.njit(cache=True)
-def _inside_signed(px, py, idx, sign):
-    """Strictly inside a ring of either orientation (sign +1 CCW, -1 CW)."""
-    if sign > 0.0:
-        return _inside_one(px, py, *idx)
-    # A clockwise ring has its interior on the right: mirror the query and the ring in y.
-    ax, ay, dx, dy, inv_len2, start, items, x0, y0, h, nx, ny = idx
-    j, t, d2 = _nearest_one(px, py, *idx)
-    if d2 == 0.0:
-        return False
-    k = ax.shape[0]
-    if 0.0 < t < 1.0:
-        return dx[j] * (py - ay[j]) - dy[j] * (px - ax[j]) < 0.0
-    if t <= 0.0:
-        i1, i2 = (j - 1) % k, j
-    else:
-        i1, i2 = j, (j + 1) % k
-    vx, vy = ax[i2], ay[i2]
-    c1 = dx[i1] * (py - vy) - dy[i1] * (px - vx) < 0.0
-    c2 = dx[i2] * (py - vy) - dy[i2] * (px - vx) < 0.0
-    if dx[i1] * dy[i2] - dy[i1] * dx[i2] <= 0.0:
-        return c1 and c2
-    return c1 or c2
-
-
-@numba.njit(cache=True)
 def _bisect_right(table, value):
     lo, hi = 0, table.shape[0]
     while lo < hi:
@@ -405,13 +380,12 @@ def _locate(mx, my, wx, wy, reverse, cidx, seg_s0, seg_len, length, closed, iidx
         for w in range(wx.shape[1]):
             px, py = wx[i, w], wy[i, w]
             if closed:
-                on = _inside_signed(px, py, oidx, ring_sign[1]) and not _inside_signed(
-                    px, py, iidx, ring_sign[0]
-                )
+                in_outer = _inside_one(px, py, *oidx, ring_sign[1])
+                on = in_outer and not _inside_one(px, py, *iidx, ring_sign[0])
                 # A wheel exactly on the inner border is not strictly inside the road either.
                 if on:
                     _, _, din2 = _nearest_one(px, py, *iidx)
                     on = din2 > 0.0
             else:
-                on = _inside_signed(px, py, ridx, ring_sign[2])
+                on = _inside_one(px, py, *ridx, ring_sign[2])
             out_wheel[i, w] = on

@@ -151,23 +151,27 @@ def _nearest_many(px, py, ax, ay, dx, dy, inv_len2, start, items, x0, y0, h, nx,
 
 
 @numba.njit(cache=True)
-def _inside_one(px, py, ax, ay, dx, dy, inv_len2, start, items, x0, y0, h, nx, ny):
-    """Strictly inside a counter-clockwise ring, decided from the nearest boundary feature."""
+def _inside_one(px, py, ax, ay, dx, dy, inv_len2, start, items, x0, y0, h, nx, ny, sign=1.0):
+    """Strictly inside a ring, decided from the nearest boundary feature.
+
+    ``sign`` is the ring's orientation: +1 counter-clockwise (interior on the left of each
+    edge), -1 clockwise. Multiplying every cross product by it reduces both cases to one.
+    """
     j, t, d2 = _nearest_one(px, py, ax, ay, dx, dy, inv_len2, start, items, x0, y0, h, nx, ny)
     if d2 == 0.0:
         return False  # on the boundary: not strictly inside (shapely's `contains`)
     k = ax.shape[0]
     if 0.0 < t < 1.0:
-        return dx[j] * (py - ay[j]) - dy[j] * (px - ax[j]) > 0.0
+        return sign * (dx[j] * (py - ay[j]) - dy[j] * (px - ax[j])) > 0.0
     # Nearest feature is a vertex: incoming edge e1, outgoing edge e2.
     if t <= 0.0:
         i1, i2 = (j - 1) % k, j
     else:
         i1, i2 = j, (j + 1) % k
     vx, vy = ax[i2], ay[i2]
-    c1 = dx[i1] * (py - vy) - dy[i1] * (px - vx) > 0.0
-    c2 = dx[i2] * (py - vy) - dy[i2] * (px - vx) > 0.0
-    if dx[i1] * dy[i2] - dy[i1] * dx[i2] >= 0.0:  # convex (or straight) vertex
+    c1 = sign * (dx[i1] * (py - vy) - dy[i1] * (px - vx)) > 0.0
+    c2 = sign * (dx[i2] * (py - vy) - dy[i2] * (px - vx)) > 0.0
+    if sign * (dx[i1] * dy[i2] - dy[i1] * dx[i2]) >= 0.0:  # convex (or straight) vertex
         return c1 and c2
     return c1 or c2
 
