@@ -26,7 +26,7 @@ from racer.track.index import SegmentIndex, _inside_one, _nearest_one
 N_WHEELS = 4
 
 
-def _signed_area(points: np.ndarray) -> float:
+def signed_area(points: np.ndarray) -> float:
     """Shoelace signed area [m^2] of a closed ring (positive when counter-clockwise)."""
     x, y = points[:, 0], points[:, 1]
     return 0.5 * float(np.sum(x[:-1] * y[1:] - x[1:] * y[:-1]))
@@ -88,7 +88,7 @@ class TrackGeometry:
         reverse_cum = np.maximum(cum[-1] - cum[::-1], 0.0)
         setter(self, "vertex_ndist", np.stack([_vertex_ndist(cum, cum[-1]),
                                                _vertex_ndist(reverse_cum, cum[-1])]))  # fmt: skip
-        setter(self, "file_ccw", (not self.closed) or _signed_area(self.centre) > 0.0)
+        setter(self, "file_ccw", (not self.closed) or signed_area(self.centre) > 0.0)
         centre_index = SegmentIndex.build(self.centre)
         setter(self, "centre_index", centre_index)
         setter(self, "inner_index", SegmentIndex.build(self.inner))
@@ -97,11 +97,11 @@ class TrackGeometry:
         setter(self, "seg_len", seg[centre_index.segment_vertex].copy())
         if self.closed:
             road = None
-            signs = [math.copysign(1.0, _signed_area(b)) for b in (self.inner, self.outer)] + [1.0]
+            signs = [math.copysign(1.0, signed_area(b)) for b in (self.inner, self.outer)] + [1.0]
         else:
             outline = np.vstack([self.inner, self.outer[::-1], self.inner[:1]])
             road = SegmentIndex.build(outline)
-            signs = [1.0, 1.0, math.copysign(1.0, _signed_area(outline))]
+            signs = [1.0, 1.0, math.copysign(1.0, signed_area(outline))]
         setter(self, "road_index", road)
         setter(self, "ring_sign", np.array(signs))
 

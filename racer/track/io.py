@@ -19,7 +19,7 @@ import numpy as np
 
 from racer.errors import TrackError
 from racer.resources import bundled_dir
-from racer.track.geometry import Track, TrackGeometry
+from racer.track.geometry import Track, TrackGeometry, signed_area
 
 _CLOSE_ENOUGH_TO_MEAN_CLOSED = 0.05  # [m] ends nearer than this but not equal: almost surely a typo
 
@@ -130,24 +130,37 @@ def read_track_array(path: str | Path) -> np.ndarray:
             f"numpy.save of a float (N, 6) array [center_x, center_y, inner_x, inner_y, outer_x, "
             f"outer_y] in metres."
         ) from None
+    return check_track_rows(raw, f"file {path}")
+
+
+def check_track_rows(raw: object, source: str) -> np.ndarray:
+    """Check an array's shape and values as a track; return it as float64 (N, 6).
+
+    Args:
+        raw: the array (from a file or from memory).
+        source: what it is, for messages (e.g. ``"file tracks/oval.npy"``).
+
+    Raises:
+        TrackError: wrong shape or dtype, NaN/inf values, too few rows.
+    """
     if not isinstance(raw, np.ndarray) or raw.ndim != 2 or raw.shape[1] != 6:
         shape = getattr(raw, "shape", None)
         raise TrackError(
-            f"track file {path} holds an array of shape {shape}; a DeepRacer track must be (N, 6): "
+            f"track {source} holds an array of shape {shape}; a DeepRacer track must be (N, 6): "
             f"one row per waypoint, columns center_x, center_y, inner_x, inner_y, outer_x, outer_y."
         )
     if not np.issubdtype(raw.dtype, np.number) or np.issubdtype(raw.dtype, np.complexfloating):
-        raise TrackError(f"track file {path} has dtype {raw.dtype}; it must hold real numbers.")
+        raise TrackError(f"track {source} has dtype {raw.dtype}; it must hold real numbers.")
     rows = raw.astype(np.float64)
     bad = np.argwhere(~np.isfinite(rows))
     if len(bad):
         r, c = bad[0]
         raise TrackError(
-            f"track file {path} has a non-finite value ({rows[r, c]}) at row {r}, column {c} "
+            f"track {source} has a non-finite value ({rows[r, c]}) at row {r}, column {c} "
             f"({_COLUMNS[c]}), and {len(bad) - 1} more; every coordinate must be a finite number."
         )
     if rows.shape[0] < 3:
-        raise TrackError(f"track file {path} has {rows.shape[0]} rows; a track needs at least 3.")
+        raise TrackError(f"track {source} has {rows.shape[0]} rows; a track needs at least 3.")
     return rows
 
 
@@ -249,7 +262,7 @@ def validate_track(rows: np.ndarray, source: str) -> bool:
             f"{j}-{j + 1}) near x={inner[i, 0]:.2f}, y={inner[i, 1]:.2f}. The two borders must not "
             f"cross; check that columns 2-3 and 4-5 hold the two sides of the road."
         )
-    if closed and abs(_ring_area(inner)) >= abs(_ring_area(outer)):
+    if closed and abs(signed_area(inner)) >= abs(signed_area(outer)):
         raise TrackError(
             f"track {source}: the inner border (columns 2-3) encloses more area than the outer "
             f"border (columns 4-5). In a DeepRacer file columns 2-3 are the inside of the loop; "
@@ -258,17 +271,15 @@ def validate_track(rows: np.ndarray, source: str) -> bool:
     return closed
 
 
-def _ring_area(points: np.ndarray) -> float:
-    x, y = points[:, 0], points[:, 1]
-    return 0.5 * float(np.sum(x[:-1] * y[1:] - x[1:] * y[:-1]))
-
-
 @lru_cache(maxsize=64)
 def _load_geometry(path: str, mtime_ns: int, deduplicate: bool) -> TrackGeometry:
     rows = read_track_array(path)
-    if deduplicate:
-        rows = deduplicate_rows(rows)
-    closed = validate_track(rows, path)
+    return _geometry(deduplicate_rows(rows) if deduplicate else rows, path)
+
+
+def _geometry(rows: np.ndarray, source: str) -> TrackGeometry:
+    """Validate checked rows and build the geometry with its indexes."""
+    closed = validate_track(rows, source)
     return TrackGeometry(
         centre=np.ascontiguousarray(rows[:, 0:2]),
         inner=np.ascontiguousarray(rows[:, 2:4]),
@@ -303,16 +314,5 @@ def track_from_array(
     rows: np.ndarray, name: str = "custom", *, reverse: bool = False, source: str = "<array>"
 ) -> Track:
     """Build a track from an in-memory (N, 6) array (validated like a file)."""
-    rows = np.asarray(rows, dtype=np.float64)
-    if rows.ndim != 2 or rows.shape[1] != 6:
-        raise TrackError(f"track {source}: array of shape {rows.shape}; expected (N, 6).")
-    if not np.all(np.isfinite(rows)):
-        raise TrackError(f"track {source}: the array holds NaN or infinite values.")
-    closed = validate_track(rows, source)
-    geometry = TrackGeometry(
-        np.ascontiguousarray(rows[:, 0:2]),
-        np.ascontiguousarray(rows[:, 2:4]),
-        np.ascontiguousarray(rows[:, 4:6]),
-        closed,
-    )
-    return Track(name, geometry, reverse=reverse, source=source)
+    rows = check_track_rows(np.asarray(rows), source)
+    return Track(name, _geometry(rows, source), reverse=reverse, source=source)
