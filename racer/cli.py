@@ -326,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--evaluation", action="store_true",
                         help="replay the evaluation logs, not the training logs")  # fmt: skip
     replay.add_argument("--out", required=True,
-                        help="video file: .gif (.mp4 if imageio-ffmpeg is installed)")  # fmt: skip
+                        help="video file: .gif or .mp4 (H.264)")  # fmt: skip
     replay.add_argument("--fps", type=float, default=15.0, help="frames per second (default 15)")
     replay.add_argument("--colour-by", choices=("reward", "speed", "action"), default="reward",
                         help="what the trail's colour shows (default reward)")  # fmt: skip

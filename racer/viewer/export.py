@@ -1,7 +1,8 @@
-"""Render a logged episode headless and write it as a GIF (or an MP4 when imageio can)."""
+"""Render a logged episode headless and write it as a GIF or an H.264 MP4."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -10,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from racer.errors import LogError, RacerError
-from racer.logs.simtrace import find_simtraces, iteration_of, read_simtrace
 from racer.track import Track, load_track
+from racer.viewer.source import load_episodes
 
 
 @dataclass
@@ -63,7 +64,7 @@ def export_episode(
         episode: the logged episode number; default the first episode (of ``iteration``).
         iteration: only look in this iteration's file (``{n}-iteration.csv``).
         evaluation: replay the evaluation logs, not the training logs.
-        out: ``.gif`` (Pillow), or ``.mp4`` when ``imageio`` with ffmpeg is installed.
+        out: ``.gif`` (Pillow) or ``.mp4`` (H.264 through imageio-ffmpeg's ffmpeg).
         fps: frames per second; DeepRacer steps at about 15 Hz.
         size: (width, height) of a frame [px].
         colour_by: the trail's colouring, ``reward``, ``speed`` or ``action``.
@@ -76,48 +77,38 @@ def export_episode(
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in (".gif", ".mp4"):
-        raise RacerError(f"cannot write {out}: give a .gif (or .mp4) output file.")
+        raise RacerError(f"cannot write {out}: give a .gif or .mp4 output file.")
     if suffix == ".mp4":
         _check_mp4()
     if fps <= 0:
         raise RacerError(f"fps must be positive, got {fps}.")
-    kind = "evaluation" if evaluation else "training"
-    files = find_simtraces(run_or_csv)[kind]
-    if iteration is not None:
-        files = [f for f in files if iteration_of(f) == iteration]
-    if not files:
-        where = f" for iteration {iteration}" if iteration is not None else ""
-        raise LogError(f"{run_or_csv} holds no {kind} simtrace{where}.")
-    trace = read_simtrace(files)
-    chosen = None
-    for file_index, number, rows in trace.episodes():
-        if episode is None or number == episode:
-            chosen = file_index, number, rows
-            break
-    if chosen is None:
-        numbers = sorted({n for _, n, _ in trace.episodes()})
-        shown = f"{numbers[0]}..{numbers[-1]}" if numbers else "none"
-        raise LogError(f"{run_or_csv} has no {kind} episode {episode} (episodes: {shown}).")
-    file_index, number, rows = chosen
+    episodes = load_episodes(run_or_csv, evaluation=evaluation, iteration=iteration)
+    index = episodes.index_of(episode)
     base = track if isinstance(track, Track) else load_track(track)
 
     _headless()
-    from racer.viewer.render import ReplayRenderer, episode_columns
+    from racer.viewer.render import ReplayRenderer
 
-    renderer = ReplayRenderer(base, episode_columns(trace, rows), size)
+    renderer = ReplayRenderer(base, episodes.columns(index), size)
     renderer.colour_by = colour_by
     frames = (renderer.render_array(k) for k in range(renderer.steps))
+    # Written beside the output and renamed when complete: a stopped export leaves no broken video.
+    partial = out.with_name(f".{out.stem}.partial{suffix}")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".gif":
-            _write_gif(frames, out, fps)
+            _write_gif(frames, partial, fps)
         else:
-            _write_mp4(frames, out, fps)
+            _write_mp4(frames, partial, fps)
+        os.replace(partial, out)
     except OSError as exc:
         raise RacerError(f"cannot write {out}: {exc.strerror or exc}.") from None
-    return ExportResult(out, number, iteration_of(trace.sources[file_index]), renderer.steps,
+    finally:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+    return ExportResult(out, episodes.number(index), episodes.iteration(index), renderer.steps,
                         time.perf_counter() - started, renderer.steps / fps,
-                        list(trace.warnings))  # fmt: skip
+                        episodes.warnings)  # fmt: skip
 
 
 def _write_gif(frames, out: Path, fps: float) -> None:
@@ -127,24 +118,41 @@ def _write_gif(frames, out: Path, fps: float) -> None:
     images = [Image.fromarray(f).quantize(256, method=Image.Quantize.FASTOCTREE) for f in frames]
     if not images:
         raise LogError("the episode has no rows to replay.")
-    images[0].save(out, save_all=True, append_images=images[1:],
+    images[0].save(out, format="GIF", save_all=True, append_images=images[1:],
                    duration=int(round(1000.0 / fps)), loop=0)  # fmt: skip
 
 
 def _check_mp4() -> None:
     try:
-        import imageio  # noqa: F401
-        import imageio_ffmpeg  # noqa: F401
-    except ImportError:
+        import imageio_ffmpeg
+
+        imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError) as exc:
         raise RacerError(
-            "writing .mp4 needs imageio and imageio-ffmpeg, which are not installed: "
-            "write a .gif instead (--out lap.gif)."
+            f"writing .mp4 needs ffmpeg through the imageio-ffmpeg package ({exc}): reinstall "
+            "racer, or write a .gif instead (--out lap.gif)."
         ) from None
 
 
 def _write_mp4(frames, out: Path, fps: float) -> None:
-    import imageio
+    """Write the frames as H.264 in yuv420p, which every browser and phone plays.
 
-    with imageio.get_writer(out, fps=fps, macro_block_size=8) as writer:
+    Frames should be multiples of 16 px (the default 960x720 is), or ffmpeg pads them.
+    """
+    import imageio_ffmpeg
+
+    first = next(frames, None)
+    if first is None:
+        raise LogError("the episode has no rows to replay.")
+    height, width = first.shape[:2]
+    writer = imageio_ffmpeg.write_frames(
+        str(out), (width, height), fps=fps, codec="libx264", pix_fmt_in="rgb24",
+        pix_fmt_out="yuv420p", quality=7, macro_block_size=16, ffmpeg_log_level="error",
+    )  # fmt: skip
+    writer.send(None)  # start ffmpeg
+    try:
+        writer.send(np.ascontiguousarray(first))
         for frame in frames:
-            writer.append_data(np.asarray(frame))
+            writer.send(np.ascontiguousarray(frame))
+    finally:
+        writer.close()

@@ -76,6 +76,7 @@ class ReplayRenderer:
 
     Attributes:
         colour_by: what the trail's colour shows, one of `COLOUR_MODES`.
+        show_camera: draw the camera inset (only when made with ``camera=True``).
     """
 
     def __init__(
@@ -89,21 +90,32 @@ class ReplayRenderer:
         if not pygame.font.get_init():
             pygame.font.init()
         self.track = track
-        self.episode = episode
         self.size = (int(size[0]), int(size[1]))
         self.colour_by = "reward"
+        self.show_camera = camera
+        self._font = pygame.font.Font(None, max(14, self.size[1] // 32))
+        self._camera = Camera(CameraConfig(), ground_texture(track.geometry)) if camera else None
+        self._frame = np.zeros((1, 120, 160, 1), np.uint8)
+        if self._camera is not None:
+            self._frame = np.zeros((1, *self._camera.shape), np.uint8)
+        self._fitted: tuple[float, tuple[float, float]] | None = None
+        self.set_episode(episode)
+
+    def set_episode(self, episode: dict[str, np.ndarray]) -> None:
+        """Show another episode on the same track.
+
+        The camera and, if the fit holds, the track drawing are reused.
+        """
+        self.episode = episode
         self.steps = len(episode["X"])
         yaw = np.deg2rad(np.asarray(episode["yaw"], np.float64))
         self.yaw = yaw
         self.body_x = np.asarray(episode["X"], np.float64) - MODEL_POINT_AHEAD * np.cos(yaw)
         self.body_y = np.asarray(episode["Y"], np.float64) - MODEL_POINT_AHEAD * np.sin(yaw)
         self._fit()
-        self._background = self._draw_track()
-        self._font = pygame.font.Font(None, max(14, self.size[1] // 32))
-        self._camera = Camera(CameraConfig(), ground_texture(track.geometry)) if camera else None
-        self._frame = np.zeros((1, 120, 160, 1), np.uint8)
-        if self._camera is not None:
-            self._frame = np.zeros((1, *self._camera.shape), np.uint8)
+        if self._fitted != (self.scale, self._offset):
+            self._background = self._draw_track()
+            self._fitted = (self.scale, self._offset)
         self._trail: pygame.Surface | None = None
         self._trail_upto = 0
         self._trail_mode = ""
@@ -228,7 +240,7 @@ class ReplayRenderer:
         self._draw_hud(frame, k)  # translucent, under the car
         if np.isfinite([self.body_x[k], self.body_y[k], self.yaw[k]]).all():
             pygame.draw.polygon(frame, CAR_COLOUR, self.car_corners(k))
-        if self._camera is not None:
+        if self._camera is not None and self.show_camera:
             gray = self.camera_view(k)
             rgb = np.repeat(gray.T[:, :, None], 3, axis=2)
             inset = pygame.transform.scale(pygame.surfarray.make_surface(rgb),

@@ -51,12 +51,13 @@ def write_simtrace(path, steps=10, start=1.0, reward=None):
     return x, y, yaw
 
 
-def renderer_for(tmp_path, steps=10, **kwargs):
+def renderer_for(tmp_path, steps=10, size=(960, 720), **kwargs):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     csv = tmp_path / "0-iteration.csv"
     body = write_simtrace(csv, steps, **kwargs)
     trace = read_simtrace(csv)
     ((_, _, rows),) = trace.episodes()
-    return ReplayRenderer(load_track("oval"), episode_columns(trace, rows)), body
+    return ReplayRenderer(load_track("oval"), episode_columns(trace, rows), size), body
 
 
 def pixel(frame, screen):
@@ -153,11 +154,38 @@ def test_bad_requests_are_errors(tmp_path):
         export_episode(csv, "oval", episode=7, out=tmp_path / "a.gif")
     with pytest.raises(RacerError, match=".gif"):
         export_episode(csv, "oval", out=tmp_path / "a.avi")
-    try:
-        import imageio_ffmpeg  # noqa: F401
-    except ImportError:
-        with pytest.raises(RacerError, match="gif"):
-            export_episode(csv, "oval", out=tmp_path / "a.mp4")
+
+
+def test_export_writes_an_h264_mp4_that_decodes_to_the_frames(tmp_path):
+    import imageio_ffmpeg
+
+    csv = tmp_path / "0-iteration.csv"
+    write_simtrace(csv, 10)
+    result = export_episode(csv, "oval", out=tmp_path / "lap.mp4", size=(480, 368), fps=15)
+    reader = imageio_ffmpeg.read_frames(str(result.out))
+    meta = reader.__next__()
+    assert meta["size"] == (480, 368) and meta["fps"] == 15 and "h264" in meta["codec"]
+    decoded = [np.frombuffer(f, np.uint8).reshape(368, 480, 3) for f in reader]
+    assert len(decoded) == 10
+    # Lossy, but close to the renderer's own last frame.
+    renderer, _ = renderer_for(tmp_path / "again", size=(480, 368))
+    expected = renderer.render_array(9).astype(np.float64)
+    assert np.abs(decoded[-1].astype(np.float64) - expected).mean() < 6.0
+    assert list(tmp_path.glob(".*partial*")) == []
+
+
+def test_a_failed_export_leaves_no_partial_video(tmp_path):
+    csv = tmp_path / "0-iteration.csv"
+    write_simtrace(csv, 3)
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not a folder")
+    with pytest.raises(RacerError, match="cannot write"):
+        export_episode(csv, "oval", out=blocked / "lap.gif")
+    out = tmp_path / "lap.gif"
+    out.write_bytes(b"an earlier video")
+    with pytest.raises(RacerError, match="no training episode"):
+        export_episode(csv, "oval", episode=9, out=out)
+    assert out.read_bytes() == b"an earlier video"
 
 
 def test_the_real_drfc_log_replays(tmp_path):

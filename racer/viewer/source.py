@@ -1,0 +1,105 @@
+"""The episodes a replay can show: one kind of simtrace of a run (or one CSV), in log order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from racer.errors import LogError
+from racer.logs.simtrace import Simtrace, find_simtraces, iteration_of, read_simtrace
+
+#: Episode statuses that end an episode with the car off the road (SPEC 5.1), and the
+#: moments the viewer's "off-track" key jumps to.
+OFF_TRACK_STATUSES = ("off_track", "crashed", "reversed", "immobilized")
+
+
+@dataclass
+class LoggedEpisodes:
+    """Every episode of one kind of log, in log order.
+
+    Attributes:
+        source: the run folder or CSV they were read from.
+        kind: ``training`` or ``evaluation``.
+        trace: the simtrace rows (see `racer.logs.simtrace.read_simtrace`).
+        entries: (file index, episode number, row indices) of each episode.
+    """
+
+    source: Path
+    kind: str
+    trace: Simtrace
+    entries: list[tuple[int, int, np.ndarray]]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def warnings(self) -> list[str]:
+        """The damage found in the log (it is read up to the damage)."""
+        return list(self.trace.warnings)
+
+    def columns(self, index: int) -> dict[str, np.ndarray]:
+        """The columns of the ``index``-th episode, each (K,) in step order."""
+        rows = self.entries[index][2]
+        return {name: values[rows] for name, values in self.trace.columns.items()}
+
+    def number(self, index: int) -> int:
+        """The logged episode number of the ``index``-th episode."""
+        return self.entries[index][1]
+
+    def iteration(self, index: int) -> int:
+        """The iteration (``{n}-iteration.csv``) the ``index``-th episode came from."""
+        return iteration_of(self.trace.sources[self.entries[index][0]])
+
+    def index_of(self, episode: int | None) -> int:
+        """Position of the logged episode number ``episode`` (None: the first).
+
+        Raises:
+            LogError: no such episode.
+        """
+        if episode is None:
+            return 0
+        for index, (_, number, _) in enumerate(self.entries):
+            if number == episode:
+                return index
+        numbers = sorted({n for _, n, _ in self.entries})
+        raise LogError(f"{self.source} has no {self.kind} episode {episode} (episodes: "
+                       f"{numbers[0]}..{numbers[-1]}).")  # fmt: skip
+
+
+def load_episodes(
+    run_or_csv: str | Path, *, evaluation: bool = False, iteration: int | None = None
+) -> LoggedEpisodes:
+    """Read the training (or evaluation) simtraces of a run, or one CSV.
+
+    Args:
+        run_or_csv: a model folder (racer, deepracer-for-cloud, console download) or a CSV.
+        evaluation: read the evaluation logs, not the training logs.
+        iteration: only read this iteration's file (``{n}-iteration.csv``).
+
+    Raises:
+        LogError: no such log, or it holds no episode.
+    """
+    kind = "evaluation" if evaluation else "training"
+    files = find_simtraces(run_or_csv)[kind]
+    if iteration is not None:
+        files = [f for f in files if iteration_of(f) == iteration]
+    if not files:
+        where = f" for iteration {iteration}" if iteration is not None else ""
+        raise LogError(f"{run_or_csv} holds no {kind} simtrace{where}.")
+    trace = read_simtrace(files)
+    entries = list(trace.episodes())
+    if not entries:
+        raise LogError(f"{run_or_csv} holds no complete {kind} row to replay.")
+    return LoggedEpisodes(Path(run_or_csv), kind, trace, entries)
+
+
+def off_track_rows(columns: dict[str, np.ndarray]) -> np.ndarray:
+    """Row indices (into one episode's columns) where the car is off the road.
+
+    That is a wheel off (``all_wheels_on_track`` false) or a step that ended the episode off it.
+    """
+    status = np.isin(np.asarray(columns["episode_status"]).astype(str), OFF_TRACK_STATUSES)
+    wheels_off = ~np.asarray(columns["all_wheels_on_track"], bool)
+    return np.flatnonzero(status | wheels_off)
