@@ -136,6 +136,15 @@ def _rescore(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    if not args.out:
+        from racer.viewer.app import replay_window
+
+        episodes = replay_window(args.run, args.track, episode=args.episode,
+                                 iteration=args.iteration, evaluation=args.evaluation,
+                                 colour_by=args.colour_by)  # fmt: skip
+        for warning in episodes.warnings:
+            print(f"racer: warning: {warning}", file=sys.stderr)
+        return 0
     from racer.viewer.export import export_episode
 
     result = export_episode(args.run, args.track, episode=args.episode, iteration=args.iteration,
@@ -309,12 +318,15 @@ def build_parser() -> argparse.ArgumentParser:
     rescore.set_defaults(func=_rescore)
     replay = sub.add_parser(
         "replay",
-        help="render a logged episode from above, with its camera view, to a GIF",
-        description="Replay one episode of a run's simtrace (a racer run, a deepracer-for-cloud "
+        help="replay logged episodes in a window, or render one to a GIF or MP4",
+        description="Replay the episodes of a run's simtrace (a racer run, a deepracer-for-cloud "
         "model folder, a console download or one simtrace CSV): the track from above, the car, "
         "its trail coloured by reward, speed or action, the camera view re-rendered from the "
-        "logged pose, and the step's numbers. Writes a video (--out, required for now: the "
-        "interactive window comes later). A damaged log is replayed up to the damage.",
+        "logged pose, and the step's numbers. Without --out a window opens: space play/pause, "
+        "left/right step, up/down speed, n/p next/previous episode, w worst reward, o off-track "
+        "moment, c trail colours, i camera, h help, q quit; the mouse scrubs the timeline. With "
+        "--out the episode is rendered headless to a video. A damaged log is replayed up to "
+        "the damage.",
     )  # fmt: skip
     replay.add_argument("run", help="model folder or simtrace CSV")
     replay.add_argument("--track", required=True,
@@ -325,8 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="replay the first episode of this iteration")  # fmt: skip
     replay.add_argument("--evaluation", action="store_true",
                         help="replay the evaluation logs, not the training logs")  # fmt: skip
-    replay.add_argument("--out", required=True,
-                        help="video file: .gif or .mp4 (H.264)")  # fmt: skip
+    replay.add_argument("--out", help="render to this video (.gif or .mp4) instead of a window")
     replay.add_argument("--fps", type=float, default=15.0, help="frames per second (default 15)")
     replay.add_argument("--colour-by", choices=("reward", "speed", "action"), default="reward",
                         help="what the trail's colour shows (default reward)")  # fmt: skip
