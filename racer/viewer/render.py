@@ -62,6 +62,103 @@ def colour_ramp(values: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.round(_RAMP[i] * (1.0 - frac) + _RAMP[i + 1] * frac).astype(np.uint8)
 
 
+class TrackView:
+    """The track from above, fitted into a frame with y up, and the car's footprint on it.
+
+    Args:
+        track: the track to draw.
+        size: (width, height) of the frame [px].
+        extra: (M, 2) world points [m] that must fit in the frame too (a car's path); NaN rows
+            are ignored.
+
+    Attributes:
+        scale: [px/m].
+        offset: screen position [px] of the world origin.
+    """
+
+    def __init__(
+        self, track: Track, size: tuple[int, int], extra: np.ndarray | None = None
+    ) -> None:
+        self.track = track
+        self.size = (int(size[0]), int(size[1]))
+        points = np.concatenate([track.inner, track.outer, track.centre])
+        if extra is not None and len(extra):
+            points = np.concatenate([points, extra[np.isfinite(extra).all(axis=1)]])
+        low, high = points.min(axis=0), points.max(axis=0)
+        extent = np.maximum(high - low, 1e-6)
+        width, height = self.size
+        self.scale = float(min((width - 2 * _MARGIN) / extent[0],
+                               (height - 2 * _MARGIN) / extent[1]))  # fmt: skip
+        centre = 0.5 * (low + high)
+        self.offset = (0.5 * width - self.scale * centre[0], 0.5 * height + self.scale * centre[1])
+        self._background: pygame.Surface | None = None
+
+    @property
+    def background(self) -> pygame.Surface:
+        """The drawn track (road, borders, dashed centre line) on grass, drawn on first use."""
+        if self._background is None:
+            self._background = self._draw_track()
+        return self._background
+
+    def to_screen(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """World points [m] to screen pixels, (N, 2) float64 (column, row)."""
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        return np.column_stack([self.offset[0] + self.scale * x, self.offset[1] - self.scale * y])
+
+    def footprint(self, x: float, y: float, yaw: float) -> np.ndarray:
+        """Screen corners (4, 2) of the car's footprint.
+
+        Args:
+            x: [m] body centre, east.
+            y: [m] body centre, north.
+            yaw: [rad] heading.
+        """
+        params = CarParams()
+        c, s = math.cos(yaw), math.sin(yaw)
+        half_l, half_w = 0.5 * params.length, 0.5 * params.width
+        local = np.array([(half_l, half_w), (half_l, -half_w), (-half_l, -half_w),
+                          (-half_l, half_w)])  # fmt: skip
+        return self.to_screen(x + c * local[:, 0] - s * local[:, 1],
+                              y + s * local[:, 0] + c * local[:, 1])  # fmt: skip
+
+    def _draw_track(self) -> pygame.Surface:
+        surface = pygame.Surface(self.size)
+        surface.fill(BACKGROUND)
+        inner = self.to_screen(self.track.inner[:, 0], self.track.inner[:, 1])
+        outer = self.to_screen(self.track.outer[:, 0], self.track.outer[:, 1])
+        for i in range(len(inner) - 1):
+            quad = [inner[i], inner[i + 1], outer[i + 1], outer[i]]
+            pygame.draw.polygon(surface, ROAD, quad)
+            pygame.draw.polygon(surface, ROAD, quad, 1)
+        closed = self.track.closed
+        pygame.draw.lines(surface, BORDER, closed, inner.tolist(), 2)
+        pygame.draw.lines(surface, BORDER, closed, outer.tolist(), 2)
+        centre = self.to_screen(self.track.centre[:, 0], self.track.centre[:, 1])
+        for i in range(0, len(centre) - 1, 2):  # dashed
+            pygame.draw.line(surface, CENTRE_LINE, centre[i], centre[i + 1], 1)
+        return surface
+
+
+def draw_camera(frame: pygame.Surface, gray: np.ndarray, rect: pygame.Rect) -> None:
+    """Draw a (H, W) uint8 camera image scaled into ``rect`` of ``frame``, with a border."""
+    rgb = np.repeat(np.asarray(gray).T[:, :, None], 3, axis=2)
+    frame.blit(pygame.transform.scale(pygame.surfarray.make_surface(rgb), rect.size), rect)
+    pygame.draw.rect(frame, BORDER, rect.inflate(4, 4), 2)
+
+
+def draw_text_panel(frame: pygame.Surface, font: pygame.font.Font, lines: list[str],
+                    at: tuple[int, int] = (10, 10)) -> None:  # fmt: skip
+    """Draw lines of white text on a translucent black panel at ``at`` (top-left) [px]."""
+    texts = [font.render(line, True, HUD_TEXT) for line in lines]
+    line_h = font.get_linesize()
+    width = max(t.get_width() for t in texts) + 16
+    panel = pygame.Surface((width, line_h * len(texts) + 12), pygame.SRCALPHA)
+    panel.fill((0, 0, 0, 150))
+    frame.blit(panel, at)
+    for i, text in enumerate(texts):
+        frame.blit(text, (at[0] + 8, at[1] + 6 + i * line_h))
+
+
 class ReplayRenderer:
     """Draws the frames of one logged episode.
 
@@ -98,7 +195,7 @@ class ReplayRenderer:
         self._frame = np.zeros((1, 120, 160, 1), np.uint8)
         if self._camera is not None:
             self._frame = np.zeros((1, *self._camera.shape), np.uint8)
-        self._fitted: tuple[float, tuple[float, float]] | None = None
+        self.view: TrackView | None = None
         self.set_episode(episode)
 
     def set_episode(self, episode: dict[str, np.ndarray]) -> None:
@@ -112,62 +209,24 @@ class ReplayRenderer:
         self.yaw = yaw
         self.body_x = np.asarray(episode["X"], np.float64) - MODEL_POINT_AHEAD * np.cos(yaw)
         self.body_y = np.asarray(episode["Y"], np.float64) - MODEL_POINT_AHEAD * np.sin(yaw)
-        self._fit()
-        if self._fitted != (self.scale, self._offset):
-            self._background = self._draw_track()
-            self._fitted = (self.scale, self._offset)
+        view = TrackView(self.track, self.size, np.column_stack([self.body_x, self.body_y]))
+        if self.view is None or (view.scale, view.offset) != (self.view.scale, self.view.offset):
+            self.view = view  # else keep the old one, whose track is drawn already
+        self.scale = self.view.scale
         self._trail: pygame.Surface | None = None
         self._trail_upto = 0
         self._trail_mode = ""
 
     # ---------------------------------------------------------------------------- geometry
-    def _fit(self) -> None:
-        """Scale and offset that fit the track (and the car's path) into the frame, y up."""
-        points = np.concatenate([self.track.inner, self.track.outer, self.track.centre])
-        path = np.column_stack([self.body_x, self.body_y])
-        points = np.concatenate([points, path[np.isfinite(path).all(axis=1)]])
-        low, high = points.min(axis=0), points.max(axis=0)
-        extent = np.maximum(high - low, 1e-6)
-        width, height = self.size
-        self.scale = float(min((width - 2 * _MARGIN) / extent[0],
-                               (height - 2 * _MARGIN) / extent[1]))  # fmt: skip
-        centre = 0.5 * (low + high)
-        self._offset = (0.5 * width - self.scale * centre[0], 0.5 * height + self.scale * centre[1])
-
     def to_screen(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """World points [m] to screen pixels, (N, 2) float64 (column, row)."""
-        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-        return np.column_stack([self._offset[0] + self.scale * x, self._offset[1] - self.scale * y])
+        return self.view.to_screen(x, y)
 
     def car_corners(self, k: int) -> np.ndarray:
         """Screen corners of the car's footprint at step ``k``, (4, 2)."""
-        params = CarParams()
-        c, s = math.cos(self.yaw[k]), math.sin(self.yaw[k])
-        half_l, half_w = 0.5 * params.length, 0.5 * params.width
-        local = np.array([(half_l, half_w), (half_l, -half_w), (-half_l, -half_w),
-                          (-half_l, half_w)])  # fmt: skip
-        x = self.body_x[k] + c * local[:, 0] - s * local[:, 1]
-        y = self.body_y[k] + s * local[:, 0] + c * local[:, 1]
-        return self.to_screen(x, y)
+        return self.view.footprint(self.body_x[k], self.body_y[k], self.yaw[k])
 
     # ---------------------------------------------------------------------------- layers
-    def _draw_track(self) -> pygame.Surface:
-        surface = pygame.Surface(self.size)
-        surface.fill(BACKGROUND)
-        inner = self.to_screen(self.track.inner[:, 0], self.track.inner[:, 1])
-        outer = self.to_screen(self.track.outer[:, 0], self.track.outer[:, 1])
-        for i in range(len(inner) - 1):
-            quad = [inner[i], inner[i + 1], outer[i + 1], outer[i]]
-            pygame.draw.polygon(surface, ROAD, quad)
-            pygame.draw.polygon(surface, ROAD, quad, 1)
-        closed = self.track.closed
-        pygame.draw.lines(surface, BORDER, closed, inner.tolist(), 2)
-        pygame.draw.lines(surface, BORDER, closed, outer.tolist(), 2)
-        centre = self.to_screen(self.track.centre[:, 0], self.track.centre[:, 1])
-        for i in range(0, len(centre) - 1, 2):  # dashed
-            pygame.draw.line(surface, CENTRE_LINE, centre[i], centre[i + 1], 1)
-        return surface
-
     def trail_colours(self) -> np.ndarray:
         """(K, 3) uint8 colour of each step's trail point under `colour_by`."""
         if self.colour_by not in COLOUR_MODES:
@@ -188,7 +247,7 @@ class ReplayRenderer:
     def _trail_to(self, k: int) -> pygame.Surface:
         """Background plus the trail up to step ``k``, drawn incrementally for forward replay."""
         if self._trail is None or k < self._trail_upto or self._trail_mode != self.colour_by:
-            self._trail = self._background.copy()
+            self._trail = self.view.background.copy()
             self._trail_upto = 0
             self._trail_mode = self.colour_by
             self._screen_path = self.to_screen(self.body_x, self.body_y)
@@ -241,12 +300,7 @@ class ReplayRenderer:
         if np.isfinite([self.body_x[k], self.body_y[k], self.yaw[k]]).all():
             pygame.draw.polygon(frame, CAR_COLOUR, self.car_corners(k))
         if self._camera is not None and self.show_camera:
-            gray = self.camera_view(k)
-            rgb = np.repeat(gray.T[:, :, None], 3, axis=2)
-            inset = pygame.transform.scale(pygame.surfarray.make_surface(rgb),
-                                           self.camera_rect().size)  # fmt: skip
-            frame.blit(inset, self.camera_rect())
-            pygame.draw.rect(frame, BORDER, self.camera_rect().inflate(4, 4), 2)
+            draw_camera(frame, self.camera_view(k), self.camera_rect())
         return frame
 
     def render_array(self, k: int) -> np.ndarray:
@@ -254,11 +308,4 @@ class ReplayRenderer:
         return np.ascontiguousarray(pygame.surfarray.array3d(self.render(k)).transpose(1, 0, 2))
 
     def _draw_hud(self, frame: pygame.Surface, k: int) -> None:
-        texts = [self._font.render(line, True, HUD_TEXT) for line in self.hud_lines(k)]
-        line_h = self._font.get_linesize()
-        width = max(t.get_width() for t in texts) + 16
-        panel = pygame.Surface((width, line_h * len(texts) + 12), pygame.SRCALPHA)
-        panel.fill((0, 0, 0, 150))
-        frame.blit(panel, (10, 10))
-        for i, text in enumerate(texts):
-            frame.blit(text, (18, 16 + i * line_h))
+        draw_text_panel(frame, self._font, self.hud_lines(k))
