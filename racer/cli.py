@@ -195,10 +195,20 @@ def _train(args: argparse.Namespace) -> int:
         )  # fmt: skip
         trainer = Trainer(config, args.out, pretrained=args.pretrained)
     cfg = trainer.config
+    live = None
+    if args.live:
+        from racer.viewer.live import LiveView
+
+        live = LiveView(cfg.env.track, reverse=cfg.env.reverse)
+        trainer.watch = live
     print(f"training on {cfg.env.track} with {cfg.env.reward_function}, {cfg.num_envs} cars, "
           f"run folder {trainer.folder.root}"
           + (f", budget {cfg.minutes:g} min" if cfg.minutes else ""))  # fmt: skip
-    result = trainer.run()
+    try:
+        result = trainer.run()
+    finally:
+        if live is not None:
+            live.close()
     state = result.state
     print(f"stopped ({result.stopped}) after update {state.update} (iteration "
           f"{state.iteration}): {state.episodes} episodes, {state.timesteps:,} steps, "
@@ -381,6 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: after 256 steps of every car)")  # fmt: skip
     train.add_argument("--until-lapping", action="store_true",
                        help="stop once a lap check drives 3 clean laps")  # fmt: skip
+    train.add_argument("--live", action="store_true",
+                       help="watch car 0 of the batch drive, in a window of its own")  # fmt: skip
     train.add_argument("--out", default="runs/train", help="run folder (default runs/train)")
     train.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     train.add_argument("--pretrained", metavar="RUN",

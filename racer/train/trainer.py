@@ -116,6 +116,8 @@ class Trainer:
         resume: continue the run in ``run_dir``.
         pretrained: start from another run's best model (DeepRacer's "clone").
         say: where progress lines go.
+        watch: called with the env's core (`racer.env.core.RacerCore`) after every training
+            step, e.g. the live view (`racer.viewer.live.LiveView`); it must be quick.
     """
 
     def __init__(
@@ -126,9 +128,11 @@ class Trainer:
         resume: bool = False,
         pretrained: str | Path | None = None,
         say: Callable[[str], None] = print,
+        watch: Callable[[Any], None] | None = None,
     ) -> None:
         self.folder = RunFolder(run_dir)
         self.say = say
+        self.watch = watch
         if resume:
             config, self.state = self._load_run()
         else:
@@ -234,12 +238,15 @@ class Trainer:
         if not self.resume:
             robomaker.write_header(hyper, metadata, track.name)
         finished: list[EpisodeLog] = []
+        watch = self.watch
 
         def hook(actions: np.ndarray, rewards: np.ndarray, dones: np.ndarray,
                  infos: list[dict[str, Any]]) -> int:  # fmt: skip
             # the core's float64 rewards: the vec env hands SB3 float32 ones
             done = recorder.record(actions, env.core.rewards, dones, infos, time.time())
             finished.extend(done)
+            if watch is not None:
+                watch(env.core)
             return len(done)
 
         self._hook = hook  # SAC's rounds hand their steps over through a callback

@@ -139,9 +139,10 @@ class TrackView:
         return surface
 
 
-def draw_camera(frame: pygame.Surface, gray: np.ndarray, rect: pygame.Rect) -> None:
-    """Draw a (H, W) uint8 camera image scaled into ``rect`` of ``frame``, with a border."""
-    rgb = np.repeat(np.asarray(gray).T[:, :, None], 3, axis=2)
+def draw_camera(frame: pygame.Surface, image: np.ndarray, rect: pygame.Rect) -> None:
+    """Draw a (H, W) gray or (H, W, 3) RGB uint8 camera image scaled into ``rect``, framed."""
+    image = np.asarray(image)
+    rgb = image.transpose(1, 0, 2) if image.ndim == 3 else np.repeat(image.T[:, :, None], 3, 2)
     frame.blit(pygame.transform.scale(pygame.surfarray.make_surface(rgb), rect.size), rect)
     pygame.draw.rect(frame, BORDER, rect.inflate(4, 4), 2)
 

@@ -1,0 +1,294 @@
+"""The live view of training: a window, in its own process, that follows one car of the batch.
+
+The training process only copies the car's pose, numbers and camera frame into shared memory
+each step (a few microseconds; `LiveView.__call__`); a separate process (`LiveView` starts it on
+the first step) reads the latest copy at its own frame rate and draws it. Training never waits
+for the window, and closing the window does not stop training.
+
+The shared record is a float64 header followed by the frame's bytes, guarded by a sequence
+number (odd while the writer is in the middle of a copy), so the reader never shows a torn copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import time
+from multiprocessing import shared_memory
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from racer.env.episode import Status
+
+#: The header's slots, float64 each.
+FIELDS = ("seq", "closed", "drawn", "x", "y", "yaw", "speed", "steering_deg", "reward", "progress",
+          "steps", "episode", "status", "sim_time")  # fmt: skip
+_SLOT = {name: i for i, name in enumerate(FIELDS)}
+_HEADER_BYTES = 8 * len(FIELDS)
+#: [s] without a new step for this long the window says training is updating the policy.
+IDLE_SECONDS = 0.5
+
+
+class LiveFeed:
+    """The shared record of one car: written by training, read by the window.
+
+    Args:
+        frame_shape: (H, W, C) of the camera frame.
+        name: attach to this existing shared memory block; None creates a new one.
+    """
+
+    def __init__(self, frame_shape: tuple[int, int, int], name: str | None = None) -> None:
+        self.frame_shape = tuple(int(v) for v in frame_shape)
+        size = _HEADER_BYTES + int(np.prod(self.frame_shape))
+        self.owner = name is None
+        self.memory = shared_memory.SharedMemory(name=name, create=self.owner, size=size)
+        self.header = np.ndarray((len(FIELDS),), np.float64, self.memory.buf, 0)
+        self.frame = np.ndarray(self.frame_shape, np.uint8, self.memory.buf, _HEADER_BYTES)
+        if self.owner:
+            self.header[:] = 0.0
+
+    @property
+    def name(self) -> str:
+        """The shared memory block's name, to attach to from another process."""
+        return self.memory.name
+
+    def write(self, core: Any, car: int) -> None:
+        """Copy car ``car`` of a `racer.env.core.RacerCore` (after its step) into the record."""
+        h = self.header
+        h[0] += 1.0  # odd: a copy is under way
+        h[3] = core.car.x[car]
+        h[4] = core.car.y[car]
+        h[5] = core.car.yaw[car]
+        h[6] = core.car.speed[car]
+        h[7] = core.steering_deg[car]
+        h[8] = core.rewards[car]
+        h[9] = core.prev_progress[car]
+        h[10] = core.steps[car]
+        h[11] = core.episodes[car]
+        h[12] = core.status[car]
+        h[13] = core.sim_time[car]
+        self.frame[...] = core.obs[car]
+        h[0] += 1.0  # even: complete
+
+    def read(self) -> tuple[dict[str, float], np.ndarray] | None:
+        """The latest complete copy (numbers, frame), or None when none is complete yet."""
+        for _ in range(100):
+            seq = float(self.header[0])
+            if seq == 0.0 or seq % 2.0:
+                time.sleep(0.0005)
+                continue
+            values = self.header.copy()
+            frame = self.frame.copy()
+            if float(self.header[0]) == seq:
+                return {name: float(values[i]) for name, i in _SLOT.items()}, frame
+        return None
+
+    def close(self) -> None:
+        """Detach; the creator also frees the block."""
+        self.header = self.frame = None  # type: ignore[assignment] # release buffer views
+        self.memory.close()
+        if self.owner:
+            with contextlib.suppress(FileNotFoundError):
+                self.memory.unlink()
+
+
+class LiveView:
+    """Follow car ``car`` of a training batch in a window (`racer train --live`).
+
+    Call it with the env's core after every step; close it when training ends.
+
+    Args:
+        track: the track spec the run trains on (bundled name or ``.npy`` path).
+        reverse: the run drives the track backwards.
+        car: which car of the batch to follow.
+        fps: the window's frame rate [1/s].
+        size: (width, height) of the window [px].
+        snapshot: write the window's last picture to this PNG when it closes (for tests and
+            screenshots).
+        say: where a warning goes when the window cannot open (training goes on without it).
+
+    Attributes:
+        failed: why the window could not open ("" if it did).
+        drawn_total: pictures the window drew, known after `close`.
+    """
+
+    def __init__(
+        self,
+        track: str,
+        *,
+        reverse: bool = False,
+        car: int = 0,
+        fps: float = 20.0,
+        size: tuple[int, int] = (960, 720),
+        snapshot: str | Path | None = None,
+        say: Any = print,
+    ) -> None:
+        self.track, self.reverse, self.car = str(track), bool(reverse), int(car)
+        self.fps, self.size, self.say = float(fps), tuple(size), say
+        self.snapshot = str(snapshot) if snapshot else ""
+        self.feed: LiveFeed | None = None
+        self.process: Any = None
+        self._conn: Any = None
+        self._calls = 0
+        self.failed = ""
+        self.drawn_total = 0
+
+    def __call__(self, core: Any) -> None:
+        """Publish the followed car's state after a step of ``core`` (a RacerCore)."""
+        if self.feed is None:
+            self._start(core.obs.shape[1:])
+        self.feed.write(core, self.car)
+        self._calls += 1
+        if self._calls % 256 == 0 and not self.failed:
+            self._poll()
+
+    def _start(self, frame_shape: tuple[int, ...]) -> None:
+        self.feed = LiveFeed(tuple(frame_shape))  # type: ignore[arg-type]
+        context = mp.get_context("spawn")  # no fork of training's threads
+        self._conn, child = context.Pipe(duplex=False)
+        self.process = context.Process(
+            target=_window_main, name="racer-live-view", daemon=True,
+            args=(self.feed.name, self.feed.frame_shape, self.track, self.reverse, self.fps,
+                  self.size, self.snapshot, child),
+        )  # fmt: skip
+        self.process.start()
+        child.close()
+
+    def _poll(self) -> None:
+        """Report (once) a window that could not open."""
+        with contextlib.suppress(EOFError, OSError):
+            while self._conn.poll():
+                message = self._conn.recv()
+                if message.startswith("error: "):
+                    self.failed = message[len("error: ") :]
+                    self.say(f"racer: warning: the live view cannot open a window "
+                             f"({self.failed}); training goes on without it.")  # fmt: skip
+
+    def drawn(self) -> int:
+        """How many pictures the window has drawn so far."""
+        return 0 if self.feed is None else int(self.feed.header[_SLOT["drawn"]])
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Tell the window that training ended, wait for it, and free the shared record."""
+        if self.feed is None:
+            return
+        self.feed.header[_SLOT["closed"]] = 1.0
+        if self.process is not None:
+            self.process.join(timeout)
+            if self.process.is_alive():
+                self.process.terminate()
+                self.process.join(1.0)
+        if not self.failed:
+            self._poll()
+        self.drawn_total = self.drawn()
+        self.feed.close()
+        self.feed = None
+
+
+def _window_main(feed_name: str, frame_shape: tuple[int, int, int], track: str, reverse: bool,
+                 fps: float, size: tuple[int, int], snapshot: str, conn: Any) -> None:  # fmt: skip
+    """The window process: draw the latest record at ``fps`` until training or the user ends."""
+    import os
+
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    import pygame
+
+    feed = LiveFeed(frame_shape, name=feed_name)
+    try:
+        pygame.display.init()
+        pygame.font.init()
+        screen = pygame.display.set_mode((int(size[0]), int(size[1])))
+        pygame.display.set_caption("racer train: live view")
+    except pygame.error as exc:
+        conn.send(f"error: {exc}")
+        feed.close()
+        return
+    window = LiveWindow(track, reverse, size)
+    clock = pygame.time.Clock()
+    parent = mp.parent_process()
+    picture = None
+    try:
+        while feed.header[_SLOT["closed"]] == 0.0 and (parent is None or parent.is_alive()):
+            if any(event.type == pygame.QUIT for event in pygame.event.get()):
+                break
+            latest = feed.read()
+            if latest is not None:
+                picture = window.draw(*latest)
+                screen.blit(picture, (0, 0))
+                pygame.display.flip()
+                feed.header[_SLOT["drawn"]] += 1.0
+            clock.tick(fps)
+        if snapshot and picture is not None:
+            pygame.image.save(picture, snapshot)
+    finally:
+        feed.close()
+        pygame.quit()
+
+
+class LiveWindow:
+    """Draws the live view's picture: the track, the car and its trail, its camera, numbers.
+
+    Args:
+        track: the track spec (bundled name or ``.npy`` path).
+        reverse: the track is driven backwards.
+        size: (width, height) [px].
+    """
+
+    def __init__(self, track: str, reverse: bool, size: tuple[int, int]) -> None:
+        import pygame
+
+        from racer.track import load_track
+        from racer.viewer.render import TrackView
+
+        if not pygame.font.get_init():
+            pygame.font.init()
+        self.view = TrackView(load_track(track, reverse=reverse), size)
+        self._font = pygame.font.Font(None, max(14, int(size[1]) // 32))
+        self.trail: list[tuple[float, float, float]] = []
+        self._episode = -1.0
+        self._steps = 0.0
+        self._seq = 0.0
+        self._seen = time.monotonic()
+
+    def draw(self, record: dict[str, float], frame: np.ndarray) -> Any:
+        """The picture of one record (see `FIELDS`) and its (H, W, C) camera frame."""
+        import pygame
+
+        from racer.viewer.render import CAR_COLOUR, colour_ramp, draw_camera, draw_text_panel
+
+        now = time.monotonic()
+        if record["seq"] != self._seq:
+            self._seq, self._seen = record["seq"], now
+            if record["episode"] != self._episode or record["steps"] < self._steps:
+                self.trail.clear()
+            self._episode, self._steps = record["episode"], record["steps"]
+            self.trail.append((record["x"], record["y"], record["reward"]))
+        picture = self.view.background.copy()
+        if len(self.trail) > 1:
+            points = np.array(self.trail)
+            screen = self.view.to_screen(points[:, 0], points[:, 1])
+            colours = colour_ramp(points[:, 2], 0.0, max(float(points[:, 2].max()), 1e-9))
+            width = max(2, int(round(0.05 * self.view.scale)))
+            for i in range(1, len(points)):
+                pygame.draw.line(picture, tuple(int(c) for c in colours[i]), screen[i - 1],
+                                 screen[i], width)  # fmt: skip
+        car = self.view.footprint(record["x"], record["y"], record["yaw"])
+        pygame.draw.polygon(picture, CAR_COLOUR, car)
+        h, w = frame.shape[:2]
+        rect = pygame.Rect(self.view.size[0] - 2 * w - 10, 10, 2 * w, 2 * h)
+        draw_camera(picture, frame[:, :, 0] if frame.shape[2] != 3 else frame, rect)
+        idle = now - self._seen > IDLE_SECONDS
+        lines = [
+            f"episode {int(record['episode'])}  step {int(record['steps'])}",
+            f"time      {record['sim_time']:.2f} s",
+            f"progress  {record['progress']:.1f} %",
+            f"speed     {record['speed']:.2f} m/s",
+            f"steering  {record['steering_deg']:+.1f} deg",
+            f"reward    {record['reward']:.3f}",
+            f"status    {Status(int(record['status'])).name.lower()}",
+            "updating the policy..." if idle else "driving (live)",
+        ]
+        draw_text_panel(picture, self._font, lines)
+        return picture
