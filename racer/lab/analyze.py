@@ -54,6 +54,10 @@ class Analysis:
         iterations: (I,) the iterations.
         iteration_progress: (I,) [%] mean final progress per iteration.
         iteration_reward: (I,) mean total reward per iteration.
+        episode_lap_time: (E,) [s] simulated time of each completed lap (first to last row's
+            ``tstamp``, as deepracer-utils counts it); NaN for episodes that did not complete.
+        iteration_lap_time: (I,) [s] mean lap time of the iteration's completed laps (NaN: none).
+        iteration_best_lap_time: (I,) [s] its fastest completed lap (NaN: none).
         off_x, off_y: (K,) [m] positions of off_track / crashed rows.
         off_status: (K,) their status.
         warnings: damage found in the logs.
@@ -79,6 +83,9 @@ class Analysis:
     iterations: np.ndarray
     iteration_progress: np.ndarray
     iteration_reward: np.ndarray
+    episode_lap_time: np.ndarray
+    iteration_lap_time: np.ndarray
+    iteration_best_lap_time: np.ndarray
     off_x: np.ndarray
     off_y: np.ndarray
     off_status: np.ndarray
@@ -147,6 +154,7 @@ def compute_analysis(trace: Simtrace, track: Track, sections: int = 6) -> Analys
     np.add.at(section_counts, (section, classes), 1)
 
     ep_iter, ep_num, ep_prog, ep_rew, ep_status, ep_start = [], [], [], [], [], []
+    ep_lap = []
     for _, episode, rows in trace.episodes():
         last = rows[-1]
         ep_iter.append(int(trace["iteration"][last]))
@@ -155,8 +163,12 @@ def compute_analysis(trace: Simtrace, track: Track, sections: int = 6) -> Analys
         ep_rew.append(float(trace["reward"][rows].sum()))
         ep_status.append(str(status[last]))
         ep_start.append(int(trace["closest_waypoint"][rows[0]]))
+        lap = str(status[last]) == "lap_complete"
+        ep_lap.append(float(trace["tstamp"][last] - trace["tstamp"][rows[0]]) if lap else np.nan)
     ep_iter_a, ep_prog_a, ep_rew_a = np.array(ep_iter), np.array(ep_prog), np.array(ep_rew)
     iterations = np.unique(ep_iter_a)
+    ep_lap_a = np.array(ep_lap, dtype=np.float64)
+    laps = [ep_lap_a[(ep_iter_a == i) & np.isfinite(ep_lap_a)] for i in iterations]
     off = np.isin(status, OFF_TRACK)
     return Analysis(
         track=track, x=x, y=y, reward=trace["reward"][driven], throttle=trace["throttle"][driven],
@@ -167,6 +179,9 @@ def compute_analysis(trace: Simtrace, track: Track, sections: int = 6) -> Analys
         iterations=iterations,
         iteration_progress=np.array([ep_prog_a[ep_iter_a == i].mean() for i in iterations]),
         iteration_reward=np.array([ep_rew_a[ep_iter_a == i].mean() for i in iterations]),
+        episode_lap_time=ep_lap_a,
+        iteration_lap_time=np.array([t.mean() if t.size else np.nan for t in laps]),
+        iteration_best_lap_time=np.array([t.min() if t.size else np.nan for t in laps]),
         off_x=trace["X"][off], off_y=trace["Y"][off], off_status=status[off],
         warnings=list(trace.warnings),
     )  # fmt: skip
@@ -231,9 +246,11 @@ def analyze_run(
         "Actions per track section (sections by closest waypoint): what the car does where."
     )
     plots.draw_progress(a.episode_progress, a.iterations, a.iteration_progress,
-                        a.iteration_reward, out / "progress.png")  # fmt: skip
+                        a.iteration_reward, out / "progress.png", a.episode_lap_time,
+                        a.iteration_lap_time, a.iteration_best_lap_time)  # fmt: skip
     captions["progress.png"] = (
-        "Final progress of every episode, and mean progress and mean total reward per iteration."
+        "Final progress and lap time of every episode; mean progress, mean total reward, and "
+        "mean and best lap time per iteration."
     )
     plots.draw_start_positions(a.start_waypoint, a.episode_progress, a.track.num_waypoints,
                                out / "start_positions.png")  # fmt: skip

@@ -121,19 +121,48 @@ def draw_progress(
     iteration_progress: np.ndarray,
     iteration_reward: np.ndarray,
     out: str | Path,
+    episode_lap_time: np.ndarray | None = None,
+    iteration_lap_time: np.ndarray | None = None,
+    iteration_best_lap_time: np.ndarray | None = None,
 ) -> Path:
-    """Save final progress per episode, and mean progress and total reward per iteration.
+    """Save progress and lap time per episode and per iteration (four panels).
+
+    Args:
+        episode_progress: (E,) [%] final progress.
+        iterations: (I,) iteration numbers.
+        iteration_progress: (I,) [%] mean final progress.
+        iteration_reward: (I,) mean total reward.
+        out: the PNG to write.
+        episode_lap_time: (E,) [s] lap time, NaN for episodes without a completed lap.
+        iteration_lap_time: (I,) [s] mean lap time of completed laps, NaN when none.
+        iteration_best_lap_time: (I,) [s] fastest lap, NaN when none.
 
     Returns:
         The written path.
     """
     plt = _pyplot()
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), dpi=100, layout="constrained")
-    top.plot(np.arange(len(episode_progress)), episode_progress, ".", ms=4, color="#1f77b4")
+    nan_e, nan_i = np.full(len(episode_progress), np.nan), np.full(len(iterations), np.nan)
+    lap_e = nan_e if episode_lap_time is None else np.asarray(episode_lap_time, np.float64)
+    lap_i = nan_i if iteration_lap_time is None else np.asarray(iteration_lap_time, np.float64)
+    best_i = (nan_i if iteration_best_lap_time is None
+              else np.asarray(iteration_best_lap_time, np.float64))  # fmt: skip
+    fig, axes = plt.subplots(2, 2, figsize=(13, 7), dpi=100, layout="constrained")
+    (top, top_laps), (bottom, bottom_laps) = axes
+    episodes = np.arange(len(episode_progress))
+    top.plot(episodes, episode_progress, ".", ms=4, color="#1f77b4")
     top.set_xlabel("episode")
     top.set_ylabel("final progress [%]")
     top.set_ylim(-2, 105)
     top.set_title("progress per episode")
+    done = np.isfinite(lap_e)
+    top_laps.plot(episodes[done], lap_e[done], ".", ms=5, color="#2ca02c")
+    top_laps.set_xlim(top.get_xlim())
+    top_laps.set_xlabel("episode")
+    top_laps.set_ylabel("lap time [s]")
+    top_laps.set_title(f"lap time per completed episode ({int(done.sum())} laps)")
+    if not done.any():
+        top_laps.text(0.5, 0.5, "no completed lap yet", ha="center", va="center",
+                      transform=top_laps.transAxes)  # fmt: skip
     bottom.plot(iterations, iteration_progress, "o-", color="#1f77b4")
     bottom.set_xlabel("iteration")
     bottom.set_ylabel("mean progress [%]", color="#1f77b4")
@@ -141,6 +170,14 @@ def draw_progress(
     twin.plot(iterations, iteration_reward, "s--", color="#d62728")
     twin.set_ylabel("mean total reward", color="#d62728")
     bottom.set_title("per iteration")
+    bottom_laps.plot(iterations, lap_i, "o-", color="#2ca02c", label="mean")
+    bottom_laps.plot(iterations, best_i, "v", color="#17becf", label="best")
+    bottom_laps.set_xlim(bottom.get_xlim())
+    bottom_laps.set_xlabel("iteration")
+    bottom_laps.set_ylabel("lap time [s]")
+    bottom_laps.set_title("lap time per iteration (completed laps)")
+    if np.isfinite(lap_i).any():
+        bottom_laps.legend(loc="best")
     return _save(fig, plt, out)
 
 

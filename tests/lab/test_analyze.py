@@ -71,6 +71,10 @@ def test_computed_numbers(run):
     np.testing.assert_array_equal(a.iterations, [0, 1])
     np.testing.assert_allclose(a.iteration_progress, [7.0, 65.0])
     np.testing.assert_allclose(a.iteration_reward, [2.75, 5.0])
+    # only episode 2 completed its lap: 3 rows 0.1 s apart
+    np.testing.assert_allclose(a.episode_lap_time, [np.nan, np.nan, 0.2, np.nan])
+    np.testing.assert_allclose(a.iteration_lap_time, [np.nan, 0.2])
+    np.testing.assert_allclose(a.iteration_best_lap_time, [np.nan, 0.2])
     np.testing.assert_array_equal(a.start_waypoint, [0, 20, 40, 60])
     # driven rows only (prepare rows are left out): actions 1,2,1 | 0,2 | 1,1 | 2
     assert a.action_labels == ["0", "1", "2"]
