@@ -199,3 +199,19 @@ def test_the_real_drfc_log_replays(tmp_path):
     with Image.open(result.out) as gif:
         assert gif.n_frames == len(first)
     print(f"{result.frames} steps exported in {time.perf_counter() - started:.2f} s")
+
+
+def test_a_row_missing_columns_is_replayed_up_to_it(tmp_path, capsys):
+    csv = tmp_path / "0-iteration.csv"
+    write_simtrace(csv, 10)
+    lines = csv.read_text().splitlines()
+    lines[7] = ",".join(lines[7].split(",")[:12])  # row 7 of 10 lost its last 5 columns
+    csv.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "lap.mp4"
+    assert main(["replay", str(csv), "--track", "oval", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning" in err and "damaged at line 8" in err
+    import imageio_ffmpeg
+
+    frames = list(imageio_ffmpeg.read_frames(str(out)))[1:]
+    assert len(frames) == 6
