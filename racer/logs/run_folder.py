@@ -14,6 +14,7 @@ deepracer-utils, deepracer-analysis and racer's own readers load it unchanged::
       checkpoints/                                racer's policy checkpoints
       logs/robomaker.log                          SIM_TRACE_LOG lines (SPEC 6.2)
       logs/reward_function.log                    the reward function's prints
+      logs/progress.csv                           one row per update: the learning curve
       tensorboard/
 
 Folders are properties named after them (``training_simtrace``, ``metrics``, ...), files are
@@ -144,6 +145,11 @@ class RunFolder:
     def reward_log(self) -> Path:
         """``logs/reward_function.log``: what the reward function prints."""
         return self.logs / "reward_function.log"
+
+    @property
+    def progress_log(self) -> Path:
+        """``logs/progress.csv``: one row per committed update (`racer.logs.progress`)."""
+        return self.logs / "progress.csv"
 
     @property
     def tensorboard(self) -> Path:

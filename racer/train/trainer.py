@@ -43,6 +43,7 @@ from racer.env.core import load_metadata
 from racer.env.vec_env import RacerVecEnv
 from racer.errors import ConfigError, LogError, RewardFunctionError
 from racer.logs.atomic import write_text_atomic
+from racer.logs.progress import append_progress
 from racer.logs.recorder import EpisodeLog, SimtraceRecorder
 from racer.logs.run_folder import RunFolder
 from racer.logs.writers import RobomakerLog, TrainingMetrics, write_simtrace
@@ -403,6 +404,14 @@ class Trainer:
         stale = update - self.config.keep_checkpoints
         (checkpoints / f"update-{stale}.zip").unlink(missing_ok=True)
         metrics.save()
+        append_progress(folder.progress_log, {
+            "update": update, "iteration": iteration, "episodes": count,
+            "timesteps": model.num_timesteps, "seconds": new.seconds,
+            "train_progress": float(np.mean([e.progress for e in episodes])) if episodes
+            else math.nan,
+            "eval_progress": evaluation.mean_progress,
+            "lap_check_laps": -1 if check is None else check.laps,
+        })  # fmt: skip
         write_text_atomic(self._state_file, json.dumps(asdict(new), indent=1) + "\n")
         self.state = new
 

@@ -6,11 +6,13 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from racer.cli import main
 from racer.env.config import EnvConfig
 from racer.errors import ConfigError, LogError, RacerError, RewardFunctionError
+from racer.logs.progress import read_progress
 from racer.logs.simtrace import find_simtraces, read_simtrace
 from racer.train.config import TrainConfig
 from racer.train.trainer import Trainer, train
@@ -39,6 +41,11 @@ def test_a_short_run_leaves_a_deepracer_model_folder(tmp_path):
         assert (run / name).exists(), name
     files = find_simtraces(run)["training"]
     assert [p.name for p in files] == [f"{k}-iteration.csv" for k in range(state.iteration + 1)]
+    curve = read_progress(run / "logs" / "progress.csv")
+    np.testing.assert_array_equal(curve["update"], [0, 1])
+    np.testing.assert_array_equal(curve["timesteps"], [96 * 4, 2 * 96 * 4])
+    assert curve["seconds"][-1] == pytest.approx(state.seconds)
+    assert (curve["eval_progress"] >= 0).all()
     trace = read_simtrace(files)
     episodes = list(trace.episodes())
     assert len(episodes) == state.episodes
