@@ -1,4 +1,4 @@
-"""Imports point only downwards: track, physics, sensors, env, logs, train, cli (see RANK).
+"""Imports point only downwards: track, physics, sensors, env, logs, train, lab, cli (see RANK).
 
 An AST scan of every module in racer/, including imports inside functions.
 """
@@ -12,12 +12,13 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "racer"
 RANK = {"errors": 0, "units": 0, "resources": 1, "config": 1, "track": 2, "physics": 3,
-        "sensors": 4, "reward": 4, "env": 5, "plots": 6, "logs": 6, "export": 6, "train": 7,
-        "lab": 7, "viewer": 7, "cli": 8}  # fmt: skip
+        "raceline": 4, "sensors": 4, "reward": 4, "env": 5, "plots": 6, "logs": 6, "export": 6,
+        "train": 7, "viewer": 7, "lab": 8, "cli": 9}  # fmt: skip
 FORBIDDEN = {
     "track": {"gymnasium", "torch", "stable_baselines3", "pygame", "matplotlib", "shapely"},
     "physics": {"gymnasium", "torch", "stable_baselines3", "pygame", "matplotlib", "shapely"},
     "sensors": {"gymnasium", "torch", "stable_baselines3", "pygame", "matplotlib", "shapely"},
+    "raceline": {"gymnasium", "torch", "stable_baselines3", "pygame", "matplotlib", "shapely"},
     "reward": {"gymnasium", "torch", "stable_baselines3", "pygame", "matplotlib"},
     "env": {"torch", "pygame", "matplotlib"},
 }
