@@ -158,6 +158,39 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _raceline(args: argparse.Namespace) -> int:
+    from racer.lab.raceline import run_raceline
+
+    report = run_raceline(args.track, args.out, margin=args.margin, spacing=args.spacing,
+                          reverse=args.reverse, draw=not args.no_draw)  # fmt: skip
+    print(report.format())
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from racer.lab.bench import BenchPlan, parse_budget, run_bench, summary_line
+
+    tracks = tuple(t.strip() for t in args.tracks.split(",") if t.strip())
+    plan = BenchPlan(tuple(args.rewards), tracks, tuple(range(args.seeds)),
+                     parse_budget(args.budget), laps=args.laps, num_envs=args.envs)  # fmt: skip
+    try:
+        result = run_bench(plan, args.out, backend=args.backend, jobs=args.jobs,
+                           address=args.address)  # fmt: skip
+    except KeyboardInterrupt:
+        print(f"racer: bench interrupted; finished runs are kept in {args.out}/results: repeat "
+              "the command to run the rest.", file=sys.stderr)  # fmt: skip
+        return 130
+    for r in result.results:
+        print(summary_line(r))
+    print()
+    print(result.leaderboard.read_text())
+    print(f"ran {result.ran} runs, skipped {result.skipped} finished ones, in "
+          f"{result.seconds / 60:.1f} min")  # fmt: skip
+    print(f"leaderboard: {result.leaderboard} and {result.leaderboard_csv}; runs: "
+          f"{result.runs_csv}; learning curves: {result.curves}")  # fmt: skip
+    return 0
+
+
 def _analyze(args: argparse.Namespace) -> int:
     from racer.lab.analyze import analyze_run
 
@@ -231,7 +264,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     track = args.track or loaded.env.track
     print(f"{loaded.source} on {track}: {result.summary()}")
     if result.lap_times:
-        print(f"total time {result.total_time:.2f} s (penalties included)")
+        from racer.raceline import ideal_lap_time
+        from racer.track import load_track
+
+        reverse = True if args.reverse else loaded.env.reverse
+        ideal = ideal_lap_time(load_track(track, reverse=reverse), loaded.env.car)
+        ratios = ", ".join(f"{t / ideal:.2f}" for t in result.lap_times)
+        print(f"total time {result.total_time:.2f} s (penalties included); lap time / ideal lap "
+              f"({ideal:.2f} s on the racing line, racer raceline): {ratios}")  # fmt: skip
     if run.simtrace is not None:
         print(f"evaluation simtrace: {run.simtrace}\nevaluation metrics:  {run.metrics}")
     return 0 if result.complete else 1
@@ -367,6 +407,50 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--sections", type=int, default=6,
                          help="track sections of the per-section action charts")  # fmt: skip
     analyze.set_defaults(func=_analyze)
+    raceline = sub.add_parser(
+        "raceline",
+        help="compute a track's racing line and the ideal lap time on it",
+        description="The minimum-curvature racing line inside the borders (keeping --margin "
+        "from each), and the ideal lap time on it for racer's car (4 m/s top speed, the tyres' "
+        "lateral grip, the speed response's acceleration and braking). Writes the line as "
+        "waypoints (.npy, .csv with speeds, and a .py to paste into a reward function) and a "
+        "drawing coloured by speed.",
+    )  # fmt: skip
+    raceline.add_argument("track", help="bundled track name or .npy path")
+    raceline.add_argument("--out", help="output folder (default raceline-<track>)")
+    raceline.add_argument("--margin", type=float, default=0.1,
+                          help="distance kept from both borders, in m (default 0.1)")  # fmt: skip
+    raceline.add_argument("--spacing", type=float, default=0.1,
+                          help="distance between line points, in m (default 0.1)")  # fmt: skip
+    raceline.add_argument("--reverse", action="store_true", help="drive the track backwards")
+    raceline.add_argument("--no-draw", action="store_true", help="skip the PNG")
+    raceline.set_defaults(func=_raceline)
+    bench = sub.add_parser(
+        "bench",
+        help="compare reward functions: train each on tracks x seeds with one budget, rank them",
+        description="For each (reward function, track, seed): a training run with identical "
+        "settings and wall-time budget, then DeepRacer's evaluation of its best checkpoint. "
+        "Writes a leaderboard (Markdown and CSV: completion, mean and best lap time, lap time / "
+        "ideal lap, off-track count, steps to the first lap) and learning curves with the seed "
+        "spread. Runs are independent processes, or Ray tasks with --backend ray. Repeating the "
+        "command resumes an interrupted bench and skips finished runs.",
+    )  # fmt: skip
+    bench.add_argument("rewards", nargs="+", help="reward function files or bundled names")
+    bench.add_argument("--tracks", default="oval",
+                       help="comma-separated track names or .npy paths (default oval)")
+    bench.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
+    bench.add_argument("--budget", default="10m",
+                       help="training time per run: 10m, 90s, 1.5h (default 10m)")
+    bench.add_argument("--laps", type=int, default=3, help="evaluation laps (default 3)")
+    bench.add_argument("--envs", type=int, default=16, help="cars per training run (default 16)")
+    bench.add_argument("--out", default="runs/bench", help="bench folder (default runs/bench)")
+    bench.add_argument("--backend", choices=("local", "ray"), default="local",
+                       help="local processes, or Ray tasks (pip install 'racer[ray]')")  # fmt: skip
+    bench.add_argument("--jobs", type=int, default=1,
+                       help="local runs at once (default 1; each uses about one core)")  # fmt: skip
+    bench.add_argument("--address",
+                       help="Ray cluster address (default: a local Ray instance)")
+    bench.set_defaults(func=_bench)
     train = sub.add_parser(
         "train",
         help="train a policy from camera images with PPO; writes a DeepRacer model folder",
