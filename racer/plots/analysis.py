@@ -7,16 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from racer.plots.track import _pyplot, draw_road
+from racer.plots.track import _pyplot, draw_road, save_figure
 from racer.track import Track
-
-
-def _save(fig, plt, out: str | Path) -> Path:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
 
 
 def _track_figure(plt, track: Track):
@@ -49,7 +41,7 @@ def draw_track_scatter(
     points = ax.scatter(x[order], y[order], c=value[order], s=4, cmap=cmap, linewidths=0)
     fig.colorbar(points, ax=ax, label=label, shrink=0.8)
     ax.set_title(f"{title} on {track.name} ({len(x):,} steps)")
-    return _save(fig, plt, out)
+    return save_figure(fig, plt, out)
 
 
 def draw_actions(
@@ -79,7 +71,7 @@ def draw_actions(
         ax.set_xlabel("action index")
         ax.set_ylabel("steps")
         ax.set_title(f"action distribution ({int(np.sum(counts)):,} steps)")
-    return _save(fig, plt, out)
+    return save_figure(fig, plt, out)
 
 
 def draw_section_actions(
@@ -112,7 +104,7 @@ def draw_section_actions(
         ax.set_title(f"waypoints {bounds[k]}-{bounds[k + 1] - 1} ({int(counts[k].sum()):,})",
                      fontsize=9)  # fmt: skip
     fig.suptitle("actions per track section")
-    return _save(fig, plt, out)
+    return save_figure(fig, plt, out)
 
 
 def draw_progress(
@@ -178,7 +170,7 @@ def draw_progress(
     bottom_laps.set_title("lap time per iteration (completed laps)")
     if np.isfinite(lap_i).any():
         bottom_laps.legend(loc="best")
-    return _save(fig, plt, out)
+    return save_figure(fig, plt, out)
 
 
 def draw_start_positions(
@@ -201,7 +193,7 @@ def draw_start_positions(
     ax.set_ylabel("final progress [%]")
     ax.set_title("completion by start position")
     ax.legend(loc="best")
-    return _save(fig, plt, out)
+    return save_figure(fig, plt, out)
 
 
 def draw_off_track(
@@ -222,4 +214,4 @@ def draw_off_track(
     if len(x):
         ax.legend(loc="best")
     ax.set_title(f"off-track locations on {track.name} ({len(x)} rows)")
-    return _save(fig, plt, out)
+    return save_figure(fig, plt, out)

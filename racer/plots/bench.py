@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from racer.plots.track import _pyplot
+from racer.plots.track import _pyplot, save_figure
 
 
 def seed_band(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 100
@@ -63,8 +63,4 @@ def draw_learning_curves(
         ax.set_ylim(-2, 102)
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", fontsize=8)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return save_figure(fig, plt, out)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from racer.plots.track import _pyplot
+from racer.plots.track import _pyplot, save_figure
 
 
 def save_frames(frames: Sequence[np.ndarray], out: str | Path, columns: int = 3) -> Path:
@@ -31,7 +31,4 @@ def save_frames(frames: Sequence[np.ndarray], out: str | Path, columns: int = 3)
     for ax, frame in zip(axes.flat, frames, strict=False):
         ax.imshow(frame[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return save_figure(fig, plt, out)

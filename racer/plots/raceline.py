@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from racer.plots.track import _pyplot, draw_road
+from racer.plots.track import _pyplot, draw_road, save_figure
 from racer.raceline import RacingLine, SpeedProfile
 from racer.track import Track
 
@@ -48,7 +48,4 @@ def draw_raceline(
     ax.set_xlabel("x [m]")
     ax.set_ylabel("y [m]")
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return save_figure(fig, plt, out)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from racer.plots.track import _pyplot, draw_road
+from racer.plots.track import _pyplot, draw_road, save_figure
 from racer.track import Track
 
 
@@ -63,10 +63,7 @@ def draw_reward_map(panels: Sequence[RewardMapPanel], out: str | Path, title: st
         ax.set_ylabel("y [m]")
     fig.colorbar(points, ax=axes[0].tolist(), label="reward")
     fig.suptitle(title)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return save_figure(fig, plt, out)
 
 
 def draw_rescore(
@@ -115,7 +112,4 @@ def draw_rescore(
     else:
         scatter.set_title(f"per {group_label}")
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return save_figure(fig, plt, out)

@@ -21,6 +21,15 @@ def _pyplot():
     return plt
 
 
+def save_figure(fig, plt, out: str | Path) -> Path:
+    """Save a figure to ``out`` (creating its folder), close it, and return the path."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
 def draw_road(ax, track: Track, centre_line: bool = True) -> None:
     """Draw the road surface, white borders and (dashed) centre line on a matplotlib axes."""
     from matplotlib.patches import Polygon
@@ -75,7 +84,4 @@ def draw_track(track: Track, out: str | Path, title: str | None = None, every: i
     ax.set_xlabel("x [m]")
     ax.set_ylabel("y [m]")
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return save_figure(fig, plt, out)
