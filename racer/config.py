@@ -41,6 +41,14 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
             except ConfigError:
                 continue
         raise ConfigError(f"{where}: {value!r} is not a valid {annotation}.")
+    if origin is tuple and isinstance(value, list | tuple):
+        args = typing.get_args(annotation)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise ConfigError(f"{where}: expected {len(args)} values, got {value!r}.")
+        return tuple(_convert(v, a, f"{where}[{i}]")
+                     for i, (v, a) in enumerate(zip(value, args, strict=True)))  # fmt: skip
     return _convert_scalar(value, annotation, where)
 
 

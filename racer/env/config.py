@@ -8,6 +8,7 @@ from racer.env.episode import EpisodeConfig
 from racer.errors import ConfigError
 from racer.physics.car import MOTION_MODELS, CarParams
 from racer.sensors.camera import CameraConfig
+from racer.track.obstacles import ObstacleConfig
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class EnvConfig:
         car: the car's geometry and limits.
         camera: the front camera's intrinsics and mounting.
         episode: the episode rules.
+        obstacles: DeepRacer's object-avoidance boxes (none by default: a time trial).
     """
 
     track: str = "oval"
@@ -50,6 +52,7 @@ class EnvConfig:
     car: CarParams = field(default_factory=CarParams)
     camera: CameraConfig = field(default_factory=CameraConfig)
     episode: EpisodeConfig = field(default_factory=EpisodeConfig)
+    obstacles: ObstacleConfig = field(default_factory=ObstacleConfig)
 
     def __post_init__(self) -> None:
         if not self.dt > 0.0:

@@ -31,18 +31,32 @@ from racer.env.config import EnvConfig
 from racer.env.episode import STATUS_LABELS, Phase, Status, judge
 from racer.errors import ConfigError
 from racer.physics.car import CarState, make_motion_model
+from racer.physics.collision import corners_in_boxes, footprint_corners
 from racer.physics.model_metadata import DEFAULT_MODEL_METADATA, ModelMetadata, load_model_metadata
+from racer.reward.objects import describe_obstacles, object_params
 from racer.reward.params import compute_progress, copy_params, make_params
 from racer.reward.plugin import RewardFunction, guarded_calls
 from racer.sensors.camera import Camera
 from racer.sensors.texture import GroundTexture, render_ground_texture
 from racer.track import Track, TrackGeometry, TrackQuery, load_track
+from racer.track.obstacles import place_obstacles
 from racer.units import rad_to_deg
 
 RewardCallable = Callable[[dict[str, Any]], float]
 
 _SUPPORTED_CAMERAS = ("FRONT_FACING_CAMERA", "observation", "LEFT_CAMERA")
 _textures: weakref.WeakKeyDictionary[TrackGeometry, GroundTexture] = weakref.WeakKeyDictionary()
+
+
+#: [m] a start (or reset) point this close to a box moves to the other lane (SPEC 4.5, 5.2).
+START_CLEARANCE = 1.0
+#: [m] how far behind a box a car restarts after a reset next to it (RESET_BEHIND_DIST).
+RESET_BEHIND = 1.0
+
+
+def _layout(track: Track, boxes: Any) -> tuple[Any, Any]:
+    """A layout: the boxes and their object table (the car-independent part of the params)."""
+    return boxes, describe_obstacles(track, boxes)
 
 
 def ground_texture(geometry: TrackGeometry) -> GroundTexture:
@@ -138,6 +152,13 @@ class RacerCore:
             fn if isinstance(fn, RewardFunction) else _copying(fn) for fn in self.reward_functions
         ]
         self._waypoints = (list(base.waypoints), list(base.reversed().waypoints))
+        # Object avoidance: a fixed layout per driving direction, or (randomize) one per episode.
+        self.obstacles = config.obstacles
+        self._fixed_layouts: tuple[Any, Any] | None = None
+        if self.obstacles.num_obstacles and not self.obstacles.randomize:
+            self._fixed_layouts = tuple(  # type: ignore[assignment]
+                _layout(track, place_obstacles(track, self.obstacles)) for track in self.tracks
+            )
         self._allocate()
 
     # ------------------------------------------------------------------------------ buffers
@@ -177,6 +198,13 @@ class RacerCore:
         self.speed = np.zeros(n)  # [m/s] chosen action
         self.steering_deg = np.zeros(n)  # [deg] chosen action, exactly as in the action space
         self._off = np.zeros(n, bool)
+        m = self.obstacles.num_obstacles
+        self.box_x = np.zeros((n, m))  # [m] each car's boxes (its own layout when randomized)
+        self.box_y = np.zeros((n, m))
+        self.box_yaw = np.zeros((n, m))
+        self.layouts: list[Any] = [None] * n  # per car: (Obstacles, ObjectTable)
+        self.crashed = np.zeros(n, bool)
+        self._corners = np.zeros((n, 4, 2))
         self._lap_counted = np.zeros(n, bool)
         self._hold = np.zeros(n, bool)
         self._no = np.zeros(n, bool)
@@ -218,11 +246,17 @@ class RacerCore:
             self.start_ndist[i] = start
             flip = ep.alternate_direction and not ep.evaluation and k % 2 == 1
             self.reverse[i] = self.config.reverse != flip
+        if self.obstacles.num_obstacles:
+            for i, rng in zip(index, rngs, strict=True):
+                self._set_layout(int(i), rng)
         for rev in (False, True):
             sel = index[self.reverse[index] == rev]
             if len(sel):
                 track = self.tracks[rev]
-                x, y, yaw = track.point_at(self.start_ndist[sel] * track.length)
+                s = self.start_ndist[sel] * track.length
+                x, y, yaw = track.point_at(s)
+                if self.obstacles.num_obstacles:
+                    x, y = self._clear_start(sel, track, s, x, y)
                 self.car.place(sel, x, y, yaw)
         self.phase[index] = Phase.PREPARE
         for arr in (self.steps, self.prev_progress, self.immobile_steps, self.reversing_steps,
@@ -242,6 +276,47 @@ class RacerCore:
         if self._reward_log is not None:
             self._reward_log.close()
             self._reward_log = None
+
+    # ------------------------------------------------------------------------------ objects
+    def _set_layout(self, i: int, rng: np.random.Generator) -> None:
+        """Give car ``i`` its boxes: the fixed layout of its direction, or a fresh random one."""
+        rev = int(self.reverse[i])
+        if self._fixed_layouts is not None:
+            layout = self._fixed_layouts[rev]
+        else:
+            layout = _layout(self.tracks[rev], place_obstacles(self.tracks[rev], self.obstacles,
+                                                               rng))  # fmt: skip
+        self.layouts[i] = layout
+        boxes = layout[0]
+        self.box_x[i], self.box_y[i], self.box_yaw[i] = boxes.x, boxes.y, boxes.yaw
+
+    def _clear_start(self, sel: np.ndarray, track: Track, s: np.ndarray, x: np.ndarray,
+                     y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """SPEC 4.5: a start within 1 m of a box moves to the lane on the box's other side."""
+        x, y = x.copy(), y.copy()
+        for k, i in enumerate(sel):
+            boxes = self.layouts[i][0]
+            near = np.hypot(boxes.x - x[k], boxes.y - y[k]) <= START_CLEARANCE
+            if near.any():
+                nearest = int(np.argmin(np.where(near, np.hypot(boxes.x - x[k], boxes.y - y[k]),
+                                                 np.inf)))  # fmt: skip
+                lx, ly = track.lane_point_at(s[k : k + 1], np.array([-boxes.lane[nearest]]))
+                x[k], y[k] = lx[0], ly[0]
+        return x, y
+
+    def _object_keys(self, params_list: list[dict[str, Any]]) -> None:
+        """Fill the object keys of every car's params, one call per shared layout."""
+        groups: dict[int, list[int]] = {}
+        for i, layout in enumerate(self.layouts):
+            groups.setdefault(id(layout), []).append(i)
+        q, car = self.query, self.car
+        for members in groups.values():
+            idx = np.array(members)
+            table = self.layouts[members[0]][1]
+            keys = object_params(table, q.s[idx], car.x[idx], car.y[idx], car.yaw[idx],
+                                 self.reverse[idx])  # fmt: skip
+            for i, values in zip(members, keys, strict=True):
+                params_list[i].update(values)
 
     # --------------------------------------------------------------------------------- step
     def step(self, actions: np.ndarray) -> None:
@@ -269,9 +344,15 @@ class RacerCore:
         backwards = run & (progress < self.prev_progress)
         self.reversing_steps = np.where(backwards, self.reversing_steps + 1, 0)
         np.logical_not(q.any_wheel_on_track, out=self._off)
+        if self.obstacles.num_obstacles:
+            footprint_corners(car.x, car.y, car.yaw, cfg.car.length, cfg.car.width,
+                              out=self._corners)  # fmt: skip
+            hit = corners_in_boxes(self._corners, self.box_x, self.box_y, self.box_yaw,
+                                   self.obstacles.length, self.obstacles.width)  # fmt: skip
+            np.greater_equal(hit, 0, out=self.crashed)
         judge(
             run & (progress >= 100.0),
-            self._no,
+            run & self.crashed,
             run & self._off,
             self.immobile_steps >= ep.immobilized_steps,
             self.reversing_steps >= ep.reversed_steps,
@@ -330,10 +411,12 @@ class RacerCore:
                     is_left_of_center=q.is_left_of_center[i],
                     is_reversed=rev,
                     is_offtrack=self._off[i],
-                    is_crashed=False,
+                    is_crashed=bool(self.crashed[i]),
                     sim_time=self.sim_time[i],
                 )
             )
+        if self.obstacles.num_obstacles:
+            self._object_keys(out)
         return out
 
     def _finish_episodes(self, run: np.ndarray, progress: np.ndarray) -> None:
@@ -363,12 +446,21 @@ class RacerCore:
         self.pause_left[i] = self.config.episode.penalty(status)
         track = self.tracks[int(self.reverse[i])]
         good = max(float(self.prev_progress[i]), 0.0)
-        s = np.array([(self.start_ndist[i] + good / 100.0) * track.length])
+        s = np.array([((self.start_ndist[i] + good / 100.0) % 1.0) * track.length])
         inner = track.lane_point_at(s, np.array([1.0]))
         outer = track.lane_point_at(s, np.array([-1.0]))
         x, y = self.car.x[i], self.car.y[i]
         use_inner = np.hypot(inner[0] - x, inner[1] - y) <= np.hypot(outer[0] - x, outer[1] - y)
         px, py = inner if use_inner[0] else outer
+        if self.obstacles.num_obstacles:
+            # SPEC 5.2: next to a box, restart in the other lane, 1 m behind the box.
+            boxes = self.layouts[i][0]
+            box_s = boxes.ndist * track.length
+            gap = np.abs((box_s - s[0] + 0.5 * track.length) % track.length - 0.5 * track.length)
+            if (gap <= START_CLEARANCE).any():
+                k = int(np.argmin(gap))
+                s = np.array([(box_s[k] - RESET_BEHIND) % track.length])
+                px, py = track.lane_point_at(s, np.array([-boxes.lane[k]]))
         _, _, yaw = track.point_at(s)
         self.car.place(np.array([i]), px, py, yaw)
         self.immobile_steps[i] = 0

@@ -292,7 +292,8 @@ class SimtraceRecorder:
             str(steering), str(speed), action_text, reward, str(done),
             str(bool(params["all_wheels_on_track"])), str(params["progress"]),
             str(closest_waypoint(params)), self._track_len, str(float(params["sim_time"])),
-            status, str(float(info.get("pause_duration", 0.0))), "0", clock,
+            status, str(float(info.get("pause_duration", 0.0))),
+            str(int(info.get("crash_count", 0))), clock,
         )  # fmt: skip
 
     @staticmethod

@@ -1,0 +1,316 @@
+"""The object keys of DeepRacer's params: obstacles and bot cars as the reward function sees them.
+
+DeepRacer fills them in ``TrackData.get_object_reward_params`` (SPEC 1.2 and 1.3 item 15):
+
+- ``objects_location``: ``[x, y]`` of every object but the car itself, in the simulator's order.
+- ``objects_distance``: each object's projection on the centre line [m] from waypoint 0, in the
+  driving direction (the simapp projects onto its direction-aware ``center_line``, so on a reversed
+  track the distances run from the other end, like ``projection_distance``).
+- ``closest_objects``: ``[prev, next]``; objects sorted by that distance, ``next`` is the first
+  whose distance exceeds the car's own projection (bisect-right, wrapping to the first), ``prev``
+  the one before (wrapping to the last); both index the unsorted list.
+- ``objects_left_of_center``: the object lies strictly inside the region between the centre line
+  and the inner border, XOR ``not is_ccw``.
+- ``objects_distance_from_center``: distance to the centre polyline [m].
+- ``objects_speed`` [m/s] and ``objects_heading`` [rad] (radians, although DeepRacer's docs say
+  degrees): 0.0 for boxes, speed and yaw for bot cars.
+- ``object_in_camera``: whether the next object is inside the camera's view frustum
+  (``markov/cameras/frustum.py``): its four footprint corners and its centre, at the object's
+  height, are tested, and any one inside counts.
+
+Everything that does not depend on the car (distances, sides, locations) is computed once per
+layout by `describe_objects`; `object_params` then fills the keys for N cars in one batched call.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from racer.physics.collision import footprint_corners
+from racer.reward.params import new_object_defaults
+from racer.track import Track, TrackQuery
+from racer.track.obstacles import Obstacles
+
+#: Height [m] of a box obstacle's pose, where DeepRacer tests it against the frustum (OBSTACLE_Z).
+OBSTACLE_Z = 0.1
+#: Height [m] of a bot car's pose (BOT_CAR_Z).
+BOT_CAR_Z = 0.0
+#: Height [m] of the racing car's base_link, from which the camera is mounted.
+BASE_LINK_Z = 0.0
+
+
+@dataclass(frozen=True)
+class FrustumConfig:
+    """The view frustum of ``object_in_camera`` (DeepRacer's hard-coded ``Frustum``, SPEC 4.2).
+
+    These are the simapp's frustum numbers, not the rendered camera's (whose near plane is 0.02 m).
+
+    Attributes:
+        forward: [m] camera ahead of base_link (simapp v3+; v1-2 used 0.2).
+        lateral: [m] camera offsets to the left of base_link, one per lens; any lens counts.
+            (0.0,) for the front camera, (-0.03, 0.03) for stereo.
+        height: [m] camera above base_link (simapp v3+; v1-2 used 0.164).
+        pitch: [rad] downward tilt of the optical axis.
+        horizontal_fov: [rad] full horizontal field of view.
+        aspect: image height / width (480 / 640).
+        near: [m] near plane distance along the optical axis.
+        far: [m] far plane distance.
+    """
+
+    forward: float = 0.14529379
+    lateral: tuple[float, ...] = (0.0,)
+    height: float = 0.13032555
+    pitch: float = 0.2618
+    horizontal_fov: float = 1.13
+    aspect: float = 480.0 / 640.0
+    near: float = 0.2
+    far: float = 300.0
+
+
+@dataclass(frozen=True, eq=False)
+class ObjectTable:
+    """M objects on a track, described for both driving directions (row 0 forward, 1 reversed).
+
+    Attributes:
+        x, y: (M,) float64 [m] object positions (their pose, e.g. a box's centre).
+        points: (M, 5, 3) float64 [m] the points tested against the frustum: the 4 footprint
+            corners and the position, at the object's height.
+        speed: (M,) float64 [m/s].
+        heading: (M,) float64 [rad].
+        s: (2, M) float64 [m] projection on the centre line from waypoint 0, per direction.
+        left_of_center: (2, M) bool, per direction.
+        distance_from_center: (M,) float64 [m].
+        order: (2, M) int64 object indices sorted by ``s`` (stable), per direction.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    points: np.ndarray
+    speed: np.ndarray
+    heading: np.ndarray
+    s: np.ndarray
+    left_of_center: np.ndarray
+    distance_from_center: np.ndarray
+    order: np.ndarray
+
+    @property
+    def count(self) -> int:
+        """Number of objects M."""
+        return int(self.x.shape[0])
+
+
+def _inside_even_odd(poly: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    """Crossing-number point-in-polygon test, (M,) bool; ``poly`` is (V, 2), closed or not."""
+    a = poly
+    b = np.roll(poly, -1, axis=0)
+    ay, by = a[None, :, 1], b[None, :, 1]
+    straddle = (ay > py[:, None]) != (by > py[:, None])
+    dy = np.where(by != ay, by - ay, 1.0)
+    cross_x = a[None, :, 0] + (py[:, None] - ay) * (b[None, :, 0] - a[None, :, 0]) / dy
+    return np.count_nonzero(straddle & (px[:, None] < cross_x), axis=1) % 2 == 1
+
+
+def _in_inner_region(track: Track, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    """Inside DeepRacer's ``_inner_poly_``: between the centre line and the inner border."""
+    g = track.geometry
+    if g.closed:
+        # Polygon(centre, holes=[inner]): inside the centre ring and outside the inner one.
+        return _inside_even_odd(g.centre, px, py) != _inside_even_odd(g.inner, px, py)
+    return _inside_even_odd(np.vstack([g.centre, g.inner[::-1]]), px, py)
+
+
+def describe_objects(
+    track: Track,
+    x: ArrayLike,
+    y: ArrayLike,
+    yaw: ArrayLike,
+    length: float,
+    width: float,
+    *,
+    z: float = OBSTACLE_Z,
+    speed: ArrayLike | None = None,
+    heading: ArrayLike | None = None,
+) -> ObjectTable:
+    """Everything about M objects that the object keys need and that does not depend on the car.
+
+    Call it once per obstacle layout (at reset), or every step for moving bot cars.
+
+    Args:
+        track: the track (either direction: both are described).
+        x: (M,) float64 [m] object positions.
+        y: (M,) float64 [m].
+        yaw: (M,) float64 [rad] object headings (orient the footprint for the frustum test).
+        length: [m] footprint along the yaw (box 0.5, bot car 0.32352).
+        width: [m] footprint across it (box 0.4, bot car 0.1961).
+        z: [m] height of the object's pose (`OBSTACLE_Z` for boxes, `BOT_CAR_Z` for bot cars).
+        speed: (M,) float64 [m/s] for ``objects_speed``; zeros (static boxes) by default.
+        heading: (M,) float64 [rad] for ``objects_heading``; zeros (static boxes) by default.
+
+    Returns:
+        The table for `object_params`.
+    """
+    x, y, yaw = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (x, y, yaw))
+    m = x.shape[0]
+    points = np.full((m, 5, 3), z)
+    footprint_corners(x, y, yaw, length, width, out=points[:, :4, :2])
+    points[:, 4, 0], points[:, 4, 1] = x, y
+    query = TrackQuery(m)
+    query.model_x[:], query.model_y[:] = x, y
+    s = np.empty((2, m))
+    for direction in (0, 1):
+        track.locate(query, reverse=np.full(m, bool(direction)))
+        s[direction] = query.s
+    inner = _in_inner_region(track, x, y)
+    file_ccw = track.geometry.file_ccw
+    # is_ccw = file orientation XOR reverse; the flag is (inside inner region) XOR (not is_ccw).
+    left = np.stack([inner != (not file_ccw), inner != file_ccw])
+    zeros = np.zeros(m)
+    return ObjectTable(
+        x=x.copy(), y=y.copy(), points=points,
+        speed=zeros.copy() if speed is None else np.asarray(speed, dtype=np.float64).copy(),
+        heading=zeros.copy() if heading is None else np.asarray(heading, dtype=np.float64).copy(),
+        s=s, left_of_center=left, distance_from_center=query.distance_from_center.copy(),
+        order=np.argsort(s, axis=1, kind="stable"),
+    )  # fmt: skip
+
+
+def describe_obstacles(track: Track, obstacles: Obstacles) -> ObjectTable:
+    """`describe_objects` for DeepRacer's static boxes (speed and heading 0, height OBSTACLE_Z)."""
+    return describe_objects(track, obstacles.x, obstacles.y, obstacles.yaw, obstacles.length,
+                            obstacles.width, z=OBSTACLE_Z)  # fmt: skip
+
+
+def closest_objects(
+    table: ObjectTable, car_s: ArrayLike, reverse: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
+    """DeepRacer's ``closest_objects`` for N cars (``find_prev_next`` on the sorted distances).
+
+    Args:
+        table: M >= 1 objects.
+        car_s: (N,) float64 [m] each car's model-point projection (``TrackQuery.s``) in its
+            driving direction.
+        reverse: (N,) bool each car's driving direction.
+
+    Returns:
+        prev, next: (N,) int64 indices into the unsorted object list.
+    """
+    car_s = np.atleast_1d(np.asarray(car_s, dtype=np.float64))
+    row = np.broadcast_to(np.asarray(reverse, dtype=bool), car_s.shape).astype(np.int64)
+    m = table.count
+    sorted_s = np.take_along_axis(table.s, table.order, axis=1)
+    # bisect_right per car within its direction's sorted row: count of entries <= car_s.
+    rank = np.count_nonzero(sorted_s[row] <= car_s[:, None], axis=1)
+    nxt = np.where(rank == m, 0, rank)
+    prv = np.where(rank - 1 < 0, m - 1, rank - 1)
+    return table.order[row, prv], table.order[row, nxt]
+
+
+def points_in_frustum(
+    points: np.ndarray,
+    car_x: ArrayLike,
+    car_y: ArrayLike,
+    car_yaw: ArrayLike,
+    frustum: FrustumConfig | None = None,
+) -> np.ndarray:
+    """Whether 3-D points are inside each car's camera frustum (any lens), DeepRacer's test.
+
+    A point is visible when it is strictly on the inner side of all six planes: farther than
+    ``near`` and nearer than ``far`` along the optical axis, and inside the horizontal and vertical
+    half-angles. The car is taken level at base_link height 0 (the camera's yaw is the car's).
+
+    Args:
+        points: (N, P, 3) float64 [m] points to test for each car.
+        car_x: (N,) float64 [m] base_link.
+        car_y: (N,) float64 [m].
+        car_yaw: (N,) float64 [rad].
+        frustum: the frustum; DeepRacer's front camera by default.
+
+    Returns:
+        (N, P) bool.
+    """
+    f = frustum or FrustumConfig()
+    car_x, car_y, car_yaw = (np.atleast_1d(np.asarray(v, dtype=np.float64))
+                             for v in (car_x, car_y, car_yaw))  # fmt: skip
+    c, s = np.cos(car_yaw)[:, None], np.sin(car_yaw)[:, None]
+    cp, sp = math.cos(f.pitch), math.sin(f.pitch)
+    tan_h = math.tan(0.5 * f.horizontal_fov)
+    visible = np.zeros(points.shape[:2], dtype=bool)
+    for lateral in f.lateral:
+        qx = points[..., 0] - (car_x[:, None] + c * f.forward - s * lateral)
+        qy = points[..., 1] - (car_y[:, None] + s * f.forward + c * lateral)
+        qz = points[..., 2] - (BASE_LINK_Z + f.height)
+        planar = c * qx + s * qy  # along the car's heading, in the ground plane
+        depth = cp * planar - sp * qz  # optical axis pitched down by `pitch`
+        up = sp * planar + cp * qz
+        right = s * qx - c * qy
+        visible |= ((depth > f.near) & (depth < f.far) & (np.abs(right) < depth * tan_h)
+                    & (np.abs(up) < depth * tan_h * f.aspect))  # fmt: skip
+    return visible
+
+
+def object_params(
+    table: ObjectTable,
+    car_s: ArrayLike,
+    car_x: ArrayLike,
+    car_y: ArrayLike,
+    car_yaw: ArrayLike,
+    reverse: ArrayLike,
+    frustum: FrustumConfig | None = None,
+    *,
+    camera_index_quirk: bool = False,
+) -> list[dict[str, Any]]:
+    """The eight object keys of params for N cars, with DeepRacer's Python types.
+
+    Args:
+        table: the objects (`describe_objects`); with M = 0 every car gets the time-trial defaults.
+        car_s: (N,) float64 [m] each car's model-point projection in its driving direction
+            (``TrackQuery.s``, DeepRacer's ``center_line.project(model_point)``).
+        car_x: (N,) float64 [m] each car's base_link (for the camera, not the model point).
+        car_y: (N,) float64 [m].
+        car_yaw: (N,) float64 [rad].
+        reverse: (N,) bool or a scalar: each car's driving direction.
+        frustum: the camera frustum for ``object_in_camera``; DeepRacer's front camera by default.
+        camera_index_quirk: reproduce the simapp's off-by-one instead of SPEC 1.3 item 15. The
+            simapp enumerates its object list *including the racing car* (registered first) when
+            it tests the frustum, then compares those indices with ``next``, which indexes the
+            list *without* the car. So it really tests the object listed just before ``next``
+            (``next - 1``), or the car itself (never in its own view) when ``next`` is 0.
+
+    Returns:
+        N fresh dicts, each with ``closest_objects``, ``objects_location``,
+        ``objects_left_of_center``, ``objects_speed``, ``objects_heading``, ``objects_distance``,
+        ``objects_distance_from_center`` and ``object_in_camera``, ready for ``params.update``.
+    """
+    car_s = np.atleast_1d(np.asarray(car_s, dtype=np.float64))
+    n = car_s.shape[0]
+    if table.count == 0:
+        return [new_object_defaults() for _ in range(n)]
+    row = np.broadcast_to(np.asarray(reverse, dtype=bool), (n,)).astype(np.int64)
+    prv, nxt = closest_objects(table, car_s, row.astype(bool))
+    tested = nxt - 1 if camera_index_quirk else nxt
+    seen = points_in_frustum(table.points[tested], car_x, car_y, car_yaw, frustum).any(axis=1)
+    if camera_index_quirk:
+        seen &= nxt > 0
+    location = [[float(a), float(b)] for a, b in zip(table.x, table.y, strict=True)]
+    speed, heading = table.speed.tolist(), table.heading.tolist()
+    centre = table.distance_from_center.tolist()
+    distance = (table.s[0].tolist(), table.s[1].tolist())
+    left = ([bool(v) for v in table.left_of_center[0]], [bool(v) for v in table.left_of_center[1]])
+    return [
+        {
+            "closest_objects": [int(prv[i]), int(nxt[i])],
+            "objects_location": [list(p) for p in location],
+            "objects_left_of_center": list(left[row[i]]),
+            "objects_speed": list(speed),
+            "objects_heading": list(heading),
+            "objects_distance": list(distance[row[i]]),
+            "objects_distance_from_center": list(centre),
+            "object_in_camera": bool(seen[i]),
+        }
+        for i in range(n)
+    ]

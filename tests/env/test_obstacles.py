@@ -1,0 +1,106 @@
+"""Object avoidance in the environment: boxes in params, crashes, starts and resets beside boxes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from racer.config import from_dict
+from racer.env.config import EnvConfig
+from racer.env.core import RESET_BEHIND, RacerCore
+from racer.env.episode import EpisodeConfig
+from racer.env.racer_env import RacerEnv
+from racer.track.obstacles import ObstacleConfig
+from tests.env.follower import drive_lap
+
+CONTINUOUS = str(Path(__file__).resolve().parents[1] / "data/model_metadata/continuous_ppo.json")
+ONE_BOX = ObstacleConfig(positions=((0.3, 1.0),))  # inner lane, 30 % round
+
+
+def test_params_carry_the_boxes():
+    env = RacerEnv(EnvConfig(obstacles=ObstacleConfig(count=3), model_metadata=CONTINUOUS))
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.zeros(2, np.float32))
+    params = info["params"]
+    boxes = env.core.layouts[0][0]
+    assert len(params["objects_location"]) == 3
+    np.testing.assert_allclose(params["objects_location"], np.column_stack([boxes.x, boxes.y]))
+    assert params["closest_objects"] == [2, 0]  # at the line: behind the last, before the first
+    assert params["objects_left_of_center"] == [True, False, True]  # lanes alternate, inner first
+    assert params["objects_heading"] == [0.0, 0.0, 0.0] and params["objects_speed"] == [0.0] * 3
+    assert all(isinstance(v, float) for v in params["objects_distance"])
+    assert params["is_crashed"] is False
+
+
+def test_the_centre_line_autopilot_crashes_into_a_box_on_its_lane():
+    env = RacerEnv(EnvConfig(obstacles=ONE_BOX, model_metadata=CONTINUOUS))
+    status, infos = drive_lap(env)
+    assert status == "crashed"
+    last = infos[-1]
+    assert last["params"]["is_crashed"] is True and last["crash_count"] == 1
+    # where the box is: 30 % of the way round
+    assert 25.0 < last["params"]["progress"] < 31.0
+    corners = env.core._corners[0]
+    boxes = env.core.layouts[0][0]
+    assert np.hypot(corners[:, 0] - boxes.x[0], corners[:, 1] - boxes.y[0]).min() < 0.35
+
+
+def test_without_boxes_the_same_drive_laps():
+    env = RacerEnv(EnvConfig(model_metadata=CONTINUOUS))
+    status, _ = drive_lap(env)
+    assert status == "lap_complete"
+
+
+def test_a_start_next_to_a_box_moves_to_the_other_lane():
+    near = ObstacleConfig(positions=((0.02, 1.0),))  # 0.36 m ahead of the line, inner lane
+    core = RacerCore(EnvConfig(obstacles=near), 1, reward_function=lambda p: 1.0)
+    core.reset_cars(np.array([0]), [np.random.default_rng(0)], restart=True)
+    track = core.tracks[0]
+    x, y, yaw = track.point_at(np.array([0.0]))
+    ox, oy = track.lane_point_at(np.array([0.0]), np.array([-1.0]))  # the outer lane
+    assert math.hypot(core.car.x[0] - ox[0], core.car.y[0] - oy[0]) < 1e-9
+    assert core.car.yaw[0] == pytest.approx(yaw[0])
+    far = ObstacleConfig(positions=((0.5, 1.0),))
+    core = RacerCore(EnvConfig(obstacles=far), 1, reward_function=lambda p: 1.0)
+    core.reset_cars(np.array([0]), [np.random.default_rng(0)], restart=True)
+    assert math.hypot(core.car.x[0] - x[0], core.car.y[0] - y[0]) < 1e-9  # on the centre line
+
+
+def test_an_evaluation_crash_resets_behind_the_box_in_the_other_lane():
+    episode = EpisodeConfig(evaluation=True, laps=1, number_of_resets=5)
+    env = RacerEnv(EnvConfig(obstacles=ONE_BOX, episode=episode, model_metadata=CONTINUOUS))
+    status, infos = drive_lap(env, max_steps=600)
+    crash = next(k for k, info in enumerate(infos) if info["episode_status"] == "crashed")
+    assert infos[crash]["pause_duration"] == pytest.approx(episode.collision_penalty)
+    pause = infos[crash + 1]
+    track = env.core.tracks[0]
+    box = env.core.layouts[0][0]
+    s = np.array([box.ndist[0] * track.length - RESET_BEHIND])
+    ox, oy = track.lane_point_at(s, np.array([-1.0]))
+    mx, my = pause["params"]["x"], pause["params"]["y"]  # the model point, 0.14 m ahead
+    yaw = math.radians(pause["params"]["heading"])
+    assert math.hypot(mx - 0.14 * math.cos(yaw) - ox[0], my - 0.14 * math.sin(yaw) - oy[0]) < 1e-6
+    assert infos[-1]["crash_count"] >= 1
+
+
+def test_randomized_boxes_differ_per_car_and_episode_and_follow_the_seed():
+    config = EnvConfig(obstacles=ObstacleConfig(count=4, randomize=True))
+    a = RacerCore(config, 2, reward_function=lambda p: 1.0)
+    b = RacerCore(config, 2, reward_function=lambda p: 1.0)
+    for core in (a, b):
+        core.reset_cars(np.arange(2), [np.random.default_rng(s) for s in (1, 2)], restart=True)
+    np.testing.assert_array_equal(a.box_x, b.box_x)
+    assert not np.array_equal(a.box_x[0], a.box_x[1])
+    before = a.box_x[0].copy()
+    a.reset_cars(np.array([0]), [np.random.default_rng(5)])
+    assert not np.array_equal(before, a.box_x[0])
+
+
+def test_obstacles_load_from_toml_style_dicts():
+    config = from_dict(EnvConfig, {"obstacles": {"positions": [[0.25, 1], [0.6, -1]]}})
+    assert config.obstacles.positions == ((0.25, 1.0), (0.6, -1.0))
+    assert replace(config, track="kidney").obstacles == config.obstacles
