@@ -84,10 +84,12 @@ def write_leaderboard(results: list[dict[str, Any]], out: Path) -> tuple[Path, P
                   _cell(row["off_track_per_run"], 1), row["lapped_in_training"],
                   _cell(row["steps_to_first_lap"]), _cell(row["train_steps"])]  # fmt: skip
         lines.append("| " + " | ".join(values) + " |")
-    budget = results[0]["budget_minutes"] if results else 0
-    text = (f"Each run: {budget:g} min of training, then DeepRacer's evaluation of the best "
-            f"checkpoint ({results[0]['laps_target'] if results else 3} laps, off-track resets "
-            "with penalties, which the lap times include).\n\n" + "\n".join(lines) + "\n")
+    budget = float(results[0]["budget_minutes"]) if results else 0.0
+    spent = f"{budget:g} min" if budget >= 1.0 else f"{60.0 * budget:.3g} s"
+    laps = int(results[0]["laps_target"]) if results else 3
+    text = (f"Each run: {spent} of training, then DeepRacer's evaluation of the best checkpoint "
+            f"({laps} lap{'s' if laps != 1 else ''}, off-track resets with penalties, which the "
+            "lap times include).\n\n" + "\n".join(lines) + "\n")
     board = out / "leaderboard.md"
     write_text_atomic(board, text)
     board_csv = out / "leaderboard.csv"

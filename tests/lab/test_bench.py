@@ -98,6 +98,7 @@ def test_leaderboard_numbers_and_ranks():
 def test_leaderboard_files(tmp_path):
     board, board_csv, runs_csv, curves = write_leaderboard(RESULTS, tmp_path)
     text = board.read_text()
+    assert text.startswith("Each run: 1 min of training") and "(3 laps," in text
     assert "| 1 | oval | `b` | 2 | 100 % | 9.00 | 8.00 | 5.00 | 1.80 | 0.0 | 2/2 | 5,000 |" in text
     assert "| 3 | oval | `c` | 2 | 0 % | - | - |" in text
     lines = board_csv.read_text().splitlines()
