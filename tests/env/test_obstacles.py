@@ -104,3 +104,28 @@ def test_obstacles_load_from_toml_style_dicts():
     config = from_dict(EnvConfig, {"obstacles": {"positions": [[0.25, 1], [0.6, -1]]}})
     assert config.obstacles.positions == ((0.25, 1.0), (0.6, -1.0))
     assert replace(config, track="kidney").obstacles == config.obstacles
+
+
+def test_the_simtrace_counts_crashes(tmp_path):
+    from racer.env.autopilot import Autopilot
+    from racer.logs.recorder import SimtraceRecorder
+    from racer.logs.simtrace import read_simtrace
+    from racer.logs.writers import write_simtrace
+
+    episode = EpisodeConfig(evaluation=True, laps=1, number_of_resets=5)
+    env = RacerEnv(EnvConfig(obstacles=ONE_BOX, episode=episode, model_metadata=CONTINUOUS))
+    recorder = SimtraceRecorder(env.core.tracks[0].length, continuous=True, evaluation=True)
+    pilot = Autopilot(env.core.tracks, env.core.action_space)
+    env.reset(seed=0)
+    action = np.zeros(2, np.float32)
+    finished = []
+    for _ in range(600):
+        _, reward, terminated, truncated, info = env.step(action)
+        finished += recorder.record([action], [reward], [terminated or truncated], [info], 0.0)
+        action = pilot.act(info["params"])
+        if terminated or truncated:
+            break
+    trace = read_simtrace(write_simtrace(tmp_path / "0-iteration.csv", finished))
+    counter = trace["obstacle_crash_counter"]
+    crash = int(np.flatnonzero(trace["episode_status"] == "crashed")[0])
+    assert counter[crash - 1] == 0 and counter[crash] == 1 and counter[-1] >= 1
