@@ -36,6 +36,7 @@ from racer.physics.model_metadata import DEFAULT_MODEL_METADATA, ModelMetadata, 
 from racer.reward.objects import describe_obstacles, object_params
 from racer.reward.params import compute_progress, copy_params, make_params
 from racer.reward.plugin import RewardFunction, guarded_calls
+from racer.sensors.boxes import BoxRenderer
 from racer.sensors.camera import Camera
 from racer.sensors.texture import GroundTexture, render_ground_texture
 from racer.track import Track, TrackGeometry, TrackQuery, load_track
@@ -50,6 +51,8 @@ _textures: weakref.WeakKeyDictionary[TrackGeometry, GroundTexture] = weakref.Wea
 
 #: [m] a start (or reset) point this close to a box moves to the other lane (SPEC 4.5, 5.2).
 START_CLEARANCE = 1.0
+#: [m] the collision rectangle of a box is this much longer and wider than the box itself.
+BOX_BUFFER = 0.1
 #: [m] how far behind a box a car restarts after a reset next to it (RESET_BEHIND_DIST).
 RESET_BEHIND = 1.0
 
@@ -159,6 +162,11 @@ class RacerCore:
             self._fixed_layouts = tuple(  # type: ignore[assignment]
                 _layout(track, place_obstacles(track, self.obstacles)) for track in self.tracks
             )
+        # The camera sees the boxes as they are (0.4 x 0.3 x 0.25 m): the collision rectangle is
+        # 0.1 m larger each way (SPEC 1.3 item 12).
+        self.boxes = BoxRenderer(config.camera) if self.obstacles.num_obstacles else None
+        self._box_size = {"length": self.obstacles.length - BOX_BUFFER,
+                          "width": self.obstacles.width - BOX_BUFFER}  # fmt: skip
         self._allocate()
 
     # ------------------------------------------------------------------------------ buffers
@@ -269,6 +277,10 @@ class RacerCore:
         self.last_y[index] = self.car.y[index]
         frames = np.empty((len(index), *self.camera.shape), np.uint8)
         self.camera.render(self.car.x[index], self.car.y[index], self.car.yaw[index], frames)
+        if self.boxes is not None:
+            self.boxes.render(frames, self.car.x[index], self.car.y[index], self.car.yaw[index],
+                              self.box_x[index], self.box_y[index], self.box_yaw[index],
+                              **self._box_size)  # fmt: skip
         self.obs[index] = frames
 
     def close(self) -> None:
@@ -383,6 +395,9 @@ class RacerCore:
         self.phase[prepare] = Phase.RUN
         # 7. Cameras.
         self.camera.render(car.x, car.y, car.yaw, self.obs)
+        if self.boxes is not None:
+            self.boxes.render(self.obs, car.x, car.y, car.yaw, self.box_x, self.box_y,
+                              self.box_yaw, **self._box_size)  # fmt: skip
         self._fill_infos(params_list)
 
     def _build_params(self, progress: np.ndarray) -> list[dict[str, Any]]:

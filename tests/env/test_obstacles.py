@@ -129,3 +129,20 @@ def test_the_simtrace_counts_crashes(tmp_path):
     counter = trace["obstacle_crash_counter"]
     crash = int(np.flatnonzero(trace["episode_status"] == "crashed")[0])
     assert counter[crash - 1] == 0 and counter[crash] == 1 and counter[-1] >= 1
+
+
+def test_the_camera_sees_the_boxes():
+    config = EnvConfig(obstacles=ObstacleConfig(positions=((0.1, 1.0),)))
+    cores = [RacerCore(c, 1, reward_function=lambda p: 1.0)
+             for c in (config, replace(config, obstacles=ObstacleConfig()))]  # fmt: skip
+    for core in cores:
+        core.reset_cars(np.array([0]), [np.random.default_rng(0)], restart=True)
+    with_box, without = (core.obs[0, :, :, 0] for core in cores)
+    changed = with_box != without
+    assert 0.005 < changed.mean() < 0.2
+    # the box stands on the inner (left, on this counter-clockwise oval) side, above the road
+    rows, columns = np.nonzero(changed)
+    assert columns.mean() < 80 and rows.min() < cores[0].camera.horizon_row
+    for core in cores:  # and after a step, the same
+        core.step(np.zeros(1, np.int64))
+    assert (cores[0].obs != cores[1].obs).any()
