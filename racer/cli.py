@@ -217,8 +217,11 @@ def _train(args: argparse.Namespace) -> int:
         overrides = {key: value for key, value in pairs if value is not None}
         trainer.config = replace(trainer.config, **overrides)
     else:
+        from racer.track.obstacles import ObstacleConfig
+
+        obstacles = ObstacleConfig(count=args.obstacles, randomize=args.randomize_obstacles)
         env = EnvConfig(track=args.track, reverse=args.reverse, reward_function=args.reward,
-                        model_metadata=args.model_metadata or "")  # fmt: skip
+                        model_metadata=args.model_metadata or "", obstacles=obstacles)  # fmt: skip
         config = TrainConfig(
             env=env, hyperparameters=args.hyperparameters or "", network=args.network or "",
             num_envs=args.envs, seed=args.seed,
@@ -475,6 +478,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: after 256 steps of every car)")  # fmt: skip
     train.add_argument("--until-lapping", action="store_true",
                        help="stop once a lap check drives 3 clean laps")  # fmt: skip
+    train.add_argument("--obstacles", type=int, default=0,
+                       help="object avoidance: boxes on the track (default 0)")
+    train.add_argument("--randomize-obstacles", action="store_true",
+                       help="move the boxes (and their lanes) at every episode")  # fmt: skip
     train.add_argument("--live", action="store_true",
                        help="watch car 0 of the batch drive, in a window of its own")  # fmt: skip
     train.add_argument("--out", default="runs/train", help="run folder (default runs/train)")

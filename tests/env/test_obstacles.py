@@ -146,3 +146,18 @@ def test_the_camera_sees_the_boxes():
     for core in cores:  # and after a step, the same
         core.step(np.zeros(1, np.int64))
     assert (cores[0].obs != cores[1].obs).any()
+
+
+def test_racer_train_with_obstacles_keeps_them_in_the_run(tmp_path):
+    import tomllib
+
+    from racer.cli import main
+    from racer.logs.run_folder import RunFolder
+    from racer.train.runs import run_env_config
+
+    run = tmp_path / "run"
+    assert main(["train", "--obstacles", "2", "--reward", "object_avoidance", "--updates", "1",
+                 "--envs", "2", "--minutes", "0", "--out", str(run)]) == 0  # fmt: skip
+    saved = tomllib.loads((run / "racer.toml").read_text())
+    assert saved["env"]["obstacles"]["count"] == 2
+    assert run_env_config(RunFolder(run)).obstacles == ObstacleConfig(count=2)
