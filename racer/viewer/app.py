@@ -18,7 +18,7 @@ import pygame
 from racer.errors import RacerError
 from racer.track import Track, load_track
 from racer.viewer.render import COLOUR_MODES, HUD_TEXT, ReplayRenderer
-from racer.viewer.source import LoggedEpisodes, load_episodes, off_track_rows
+from racer.viewer.source import LoggedEpisodes, load_episodes, logged_obstacles, off_track_rows
 
 #: [steps/s] playback rate at 1x: DeepRacer's simulator steps at about 15 Hz.
 STEP_RATE = 15.0
@@ -327,5 +327,8 @@ def replay_window(
     episodes = load_episodes(run_or_csv, evaluation=evaluation, iteration=iteration)
     base = track if isinstance(track, Track) else load_track(track)
     app = ReplayApp(episodes, base, start=episodes.index_of(episode), colour_by=colour_by)
+    app.renderer.obstacles, note = logged_obstacles(run_or_csv, base)
+    if note:
+        episodes.trace.warnings.append(note)
     app.run()
     return episodes

@@ -12,7 +12,7 @@ import numpy as np
 
 from racer.errors import LogError, RacerError
 from racer.track import Track, load_track
-from racer.viewer.source import load_episodes
+from racer.viewer.source import load_episodes, logged_obstacles
 
 
 @dataclass
@@ -91,6 +91,8 @@ def export_episode(
 
     renderer = ReplayRenderer(base, episodes.columns(index), size)
     renderer.colour_by = colour_by
+    renderer.obstacles, note = logged_obstacles(run_or_csv, base)
+    warnings = episodes.warnings + ([note] if note else [])
     frames = (renderer.render_array(k) for k in range(renderer.steps))
     # Written beside the output and renamed when complete: a stopped export leaves no broken video.
     partial = out.with_name(f".{out.stem}.partial{suffix}")
@@ -108,7 +110,7 @@ def export_episode(
             partial.unlink(missing_ok=True)
     return ExportResult(out, episodes.number(index), episodes.iteration(index), renderer.steps,
                         time.perf_counter() - started, renderer.steps / fps,
-                        episodes.warnings)  # fmt: skip
+                        warnings)  # fmt: skip
 
 
 def _write_gif(frames, out: Path, fps: float) -> None:

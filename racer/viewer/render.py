@@ -14,14 +14,17 @@ import pygame
 from racer.env.core import ground_texture
 from racer.logs.simtrace import Simtrace
 from racer.physics.car import CarParams
+from racer.sensors.boxes import BoxRenderer
 from racer.sensors.camera import Camera, CameraConfig
 from racer.track import Track
+from racer.track.obstacles import Obstacles, box_corners
 
 #: [m] how far the logged model point (X, Y) lies ahead of the body centre (SPEC 6.1).
 MODEL_POINT_AHEAD = 0.14
 #: The trail colourings a renderer offers (`ReplayRenderer.colour_by`).
 COLOUR_MODES = ("reward", "speed", "action")
 CAR_COLOUR = (230, 30, 30)
+BOX_COLOUR = (123, 97, 79)  # the simapp's box_obstacle brown
 BACKGROUND = (46, 110, 52)
 ROAD = (90, 90, 96)
 BORDER = (235, 235, 235)
@@ -175,6 +178,8 @@ class ReplayRenderer:
     Attributes:
         colour_by: what the trail's colour shows, one of `COLOUR_MODES`.
         show_camera: draw the camera inset (only when made with ``camera=True``).
+        obstacles: boxes to draw on the track and in the camera (see
+            `racer.viewer.source.logged_obstacles`), or None.
     """
 
     def __init__(
@@ -191,6 +196,8 @@ class ReplayRenderer:
         self.size = (int(size[0]), int(size[1]))
         self.colour_by = "reward"
         self.show_camera = camera
+        self.obstacles: Obstacles | None = None
+        self._boxes = BoxRenderer(CameraConfig()) if camera else None
         self._font = pygame.font.Font(None, max(14, self.size[1] // 32))
         self._camera = Camera(CameraConfig(), ground_texture(track.geometry)) if camera else None
         self._frame = np.zeros((1, 120, 160, 1), np.uint8)
@@ -249,6 +256,10 @@ class ReplayRenderer:
         """Background plus the trail up to step ``k``, drawn incrementally for forward replay."""
         if self._trail is None or k < self._trail_upto or self._trail_mode != self.colour_by:
             self._trail = self.view.background.copy()
+            if self.obstacles is not None:
+                for corners in box_corners(self.obstacles):
+                    pygame.draw.polygon(self._trail, BOX_COLOUR,
+                                        self.to_screen(corners[:, 0], corners[:, 1]))  # fmt: skip
             self._trail_upto = 0
             self._trail_mode = self.colour_by
             self._screen_path = self.to_screen(self.body_x, self.body_y)
@@ -267,6 +278,11 @@ class ReplayRenderer:
             raise ValueError("this renderer was made with camera=False")
         self._camera.render(self.body_x[k : k + 1], self.body_y[k : k + 1],
                             self.yaw[k : k + 1], self._frame)  # fmt: skip
+        if self.obstacles is not None and self._boxes is not None:
+            o = self.obstacles
+            self._boxes.render(self._frame, self.body_x[k : k + 1], self.body_y[k : k + 1],
+                               self.yaw[k : k + 1], o.x, o.y, o.yaw, length=o.length - 0.1,
+                               width=o.width - 0.1)  # fmt: skip
         return self._frame[0, :, :, 0]
 
     def camera_rect(self) -> pygame.Rect:

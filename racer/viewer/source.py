@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from racer.errors import LogError
+from racer.config import from_dict
+from racer.errors import LogError, RacerError
 from racer.logs.simtrace import Simtrace, find_simtraces, iteration_of, read_simtrace
+from racer.track import Track
+from racer.track.obstacles import ObstacleConfig, Obstacles, place_obstacles
 
 #: Episode statuses that end an episode with the car off the road (SPEC 5.1), and the
 #: moments the viewer's "off-track" key jumps to.
@@ -103,3 +107,28 @@ def off_track_rows(columns: dict[str, np.ndarray]) -> np.ndarray:
     status = np.isin(np.asarray(columns["episode_status"]).astype(str), OFF_TRACK_STATUSES)
     wheels_off = ~np.asarray(columns["all_wheels_on_track"], bool)
     return np.flatnonzero(status | wheels_off)
+
+
+def logged_obstacles(run_or_csv: str | Path, track: Track) -> tuple[Obstacles | None, str]:
+    """The obstacle boxes of a racer run, and a note.
+
+    A racer run keeps its settings in ``racer.toml``; boxes at fixed places are placed again
+    from them (DeepRacer's logs do not record obstacles at all). Boxes that moved every episode
+    cannot be shown: the note says so. None when the run has no boxes (or is not a racer run).
+    """
+    config_file = Path(run_or_csv) / "racer.toml"
+    if not config_file.is_file():
+        return None, ""
+    try:
+        data = tomllib.loads(config_file.read_text())
+        env = data.get("env", {})
+        config = from_dict(ObstacleConfig, env.get("obstacles", {}), str(config_file))
+    except (OSError, tomllib.TOMLDecodeError, RacerError) as exc:
+        return None, f"cannot read the obstacles of {config_file}: {exc}"
+    if not config.num_obstacles:
+        return None, ""
+    if config.randomize:
+        return None, (f"the run's {config.num_obstacles} boxes moved every episode and are not "
+                      "logged, so the replay does not show them")  # fmt: skip
+    driven = track.with_reverse(bool(env.get("reverse", False)))
+    return place_obstacles(driven, config), ""

@@ -215,3 +215,36 @@ def test_a_row_missing_columns_is_replayed_up_to_it(tmp_path, capsys):
 
     frames = list(imageio_ffmpeg.read_frames(str(out)))[1:]
     assert len(frames) == 6
+
+
+def test_a_racer_run_with_fixed_boxes_replays_them(tmp_path):
+    from racer.track.obstacles import ObstacleConfig, place_obstacles
+    from racer.viewer.render import BOX_COLOUR
+    from racer.viewer.source import load_episodes, logged_obstacles
+
+    run = tmp_path / "run"
+    (run / "training-simtrace").mkdir(parents=True)
+    write_simtrace(run / "training-simtrace" / "0-iteration.csv", 10)
+    (run / "racer.toml").write_text('[env]\ntrack = "oval"\n[env.obstacles]\n'
+                                    "positions = [[0.2, 1.0], [0.5, -1.0]]\n")  # fmt: skip
+    track = load_track("oval")
+    boxes, note = logged_obstacles(run, track)
+    expected = place_obstacles(track, ObstacleConfig(positions=((0.2, 1.0), (0.5, -1.0))))
+    assert note == "" and np.array_equal(boxes.x, expected.x)
+    renderer = ReplayRenderer(track, load_episodes(run).columns(0))
+    plain = renderer.render_array(0)
+    renderer.obstacles = boxes
+    renderer.set_episode(renderer.episode)  # redraw the trail layer with the boxes
+    frame = renderer.render_array(0)
+    centre = renderer.to_screen(boxes.x[0], boxes.y[0])[0]
+    assert pixel(frame, centre) == BOX_COLOUR and pixel(plain, centre) != BOX_COLOUR
+    seen = renderer.camera_view(0).copy()
+    renderer.obstacles = None
+    assert (seen != renderer.camera_view(0)).mean() > 0.005  # the camera inset shows a box
+    # randomized boxes are not logged: the replay says so
+    (run / "racer.toml").write_text('[env]\ntrack = "oval"\n[env.obstacles]\ncount = 3\n'
+                                    "randomize = true\n")  # fmt: skip
+    boxes, note = logged_obstacles(run, track)
+    assert boxes is None and "moved every episode" in note
+    result = export_episode(run, "oval", out=tmp_path / "lap.gif", size=(480, 360))
+    assert any("moved every episode" in w for w in result.warnings)
