@@ -1,11 +1,13 @@
 """Environment throughput: steps/s of RacerEnv and RacerVecEnv, and where the time goes.
 
-    python scripts/bench_env.py [--track oval] [--seconds 5] [--sizes 1,8,64]
+    python scripts/bench_env.py [--track oval] [--seconds 5] [--sizes 1,8,64] [--obstacles 6]
 
 Every run has the camera on and calls the bundled centre-line reward function (a Python file
 loaded as DeepRacer would) for every car on every step. Cars drive a fixed cycle of actions and
-reset automatically, so the figures include resets. Figures are wall-clock on this machine: noisy,
-never asserted in tests.
+reset automatically, so the figures include resets. ``--obstacles M`` runs the object-avoidance
+race type (M boxes, randomized per episode, crashes judged, drawn in every camera) after the time
+trial, and prints its share of the time-trial steps/s. Figures are wall-clock on this machine:
+noisy, never asserted in tests.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import os
 import time
 from collections import defaultdict
+from dataclasses import replace
 
 import numpy as np
 
@@ -21,6 +24,7 @@ from racer.env.config import EnvConfig
 from racer.env.core import RacerCore
 from racer.env.racer_env import RacerEnv
 from racer.env.vec_env import RacerVecEnv
+from racer.track.obstacles import ObstacleConfig
 
 
 def single_env(config: EnvConfig, seconds: float) -> float:
@@ -69,6 +73,8 @@ class Timed:
             (core, "_fill_infos", "infos"),
         ):
             self._wrap(obj, name, label)
+        if core.boxes is not None:
+            self._wrap(core.boxes, "render", "camera: boxes")
         core.reward_functions = [self._timed_reward(f) for f in core.reward_functions]
 
     def _wrap(self, obj, name, label):
@@ -124,6 +130,7 @@ def main() -> None:
     parser.add_argument("--track", default="oval")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--sizes", default="1,8,64")
+    parser.add_argument("--obstacles", type=int, default=0, help="also run with M boxes")
     args = parser.parse_args()
     config = EnvConfig(track=args.track)
     print(
@@ -132,9 +139,19 @@ def main() -> None:
     )
     print(f"RacerEnv (single)      {single_env(config, args.seconds):9,.0f} steps/s")
     sizes = [int(s) for s in args.sizes.split(",")]
+    plain = {}
     for n in sizes:
-        print(f"RacerVecEnv N={n:<3d}      {vec_env(config, n, args.seconds):9,.0f} steps/s")
+        plain[n] = vec_env(config, n, args.seconds)
+        print(f"RacerVecEnv N={n:<3d}      {plain[n]:9,.0f} steps/s")
     breakdown(config, max(sizes))
+    if args.obstacles:
+        boxes = replace(config, obstacles=ObstacleConfig(count=args.obstacles, randomize=True))
+        print(f"object avoidance, {args.obstacles} boxes (randomized per episode):")
+        for n in sizes:
+            rate = vec_env(boxes, n, args.seconds)
+            print(f"RacerVecEnv N={n:<3d}      {rate:9,.0f} steps/s "
+                  f"({100.0 * rate / plain[n]:.0f} % of the time trial)")
+        breakdown(boxes, max(sizes))
 
 
 if __name__ == "__main__":
