@@ -1,13 +1,15 @@
 """Environment throughput: steps/s of RacerEnv and RacerVecEnv, and where the time goes.
 
     python scripts/bench_env.py [--track oval] [--seconds 5] [--sizes 1,8,64] [--obstacles 6]
+        [--bots 3]
 
 Every run has the camera on and calls the bundled centre-line reward function (a Python file
 loaded as DeepRacer would) for every car on every step. Cars drive a fixed cycle of actions and
 reset automatically, so the figures include resets. ``--obstacles M`` runs the object-avoidance
 race type (M boxes, fixed and then randomized per episode, crashes judged, drawn in every camera)
-after the time trial, and prints its share of the time-trial steps/s. Figures are wall-clock on
-this machine: noisy, never asserted in tests.
+after the time trial, and prints its share of the time-trial steps/s; ``--bots B`` does the same
+for head-to-bot (B bot cars per car, randomized per episode, with lane changes, moving every
+step). Figures are wall-clock on this machine: noisy, never asserted in tests.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from racer.env.config import EnvConfig
 from racer.env.core import RacerCore
 from racer.env.racer_env import RacerEnv
 from racer.env.vec_env import RacerVecEnv
+from racer.track.bots import BotConfig
 from racer.track.obstacles import ObstacleConfig
 
 
@@ -75,6 +78,8 @@ class Timed:
             self._wrap(obj, name, label)
         if core.boxes is not None:
             self._wrap(core.boxes, "render", "camera: boxes")
+        if core.bot_config.count:
+            self._wrap(core, "_advance_bots", "bot motion")
         core.reward_functions = [self._timed_reward(f) for f in core.reward_functions]
 
     def _wrap(self, obj, name, label):
@@ -131,6 +136,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--sizes", default="1,8,64")
     parser.add_argument("--obstacles", type=int, default=0, help="also run with M boxes")
+    parser.add_argument("--bots", type=int, default=0, help="also run with B bot cars per car")
     args = parser.parse_args()
     config = EnvConfig(track=args.track)
     print(
@@ -154,6 +160,14 @@ def main() -> None:
             print(f"RacerVecEnv N={n:<3d}      {rate:9,.0f} steps/s "
                   f"({100.0 * rate / plain[n]:.0f} % of the time trial)")
         breakdown(boxes, max(sizes))
+    if args.bots:
+        bots = replace(config, bots=BotConfig(count=args.bots, randomize=True, lane_change=True))
+        print(f"\nhead-to-bot, {args.bots} bot cars per car (randomized, lane changes):")
+        for n in sizes:
+            rate = vec_env(bots, n, args.seconds)
+            print(f"RacerVecEnv N={n:<3d}      {rate:9,.0f} steps/s "
+                  f"({100.0 * rate / plain[n]:.0f} % of the time trial)")
+        breakdown(bots, max(sizes))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from racer.env.episode import EpisodeConfig
 from racer.errors import ConfigError
 from racer.physics.car import MOTION_MODELS, CarParams
 from racer.sensors.camera import CameraConfig
+from racer.track.bots import BotConfig
 from racer.track.obstacles import ObstacleConfig
 
 
@@ -36,6 +37,7 @@ class EnvConfig:
         camera: the front camera's intrinsics and mounting.
         episode: the episode rules.
         obstacles: DeepRacer's object-avoidance boxes (none by default: a time trial).
+        bots: DeepRacer's head-to-bot bot cars, B per racing car (none by default).
     """
 
     track: str = "oval"
@@ -53,6 +55,7 @@ class EnvConfig:
     camera: CameraConfig = field(default_factory=CameraConfig)
     episode: EpisodeConfig = field(default_factory=EpisodeConfig)
     obstacles: ObstacleConfig = field(default_factory=ObstacleConfig)
+    bots: BotConfig = field(default_factory=BotConfig)
 
     def __post_init__(self) -> None:
         if not self.dt > 0.0:

@@ -11,8 +11,13 @@ One step, for every car at once (SPEC 1.4 and 5.1):
 3. judge the episode rules on that pose (so off-track is seen one step late, as on DeepRacer);
 4. call each car's reward function on RUN steps only (PREPARE and PAUSE steps pay 0.0);
 5. in evaluation, turn failures into a reset with a penalty pause while resets remain;
-6. move the cars with the chosen actions (PREPARE, PAUSE and finished cars stand still);
-7. render every camera in one call.
+6. move the cars with the chosen actions (PREPARE, PAUSE and finished cars stand still), and
+   every car's head-to-bot bot cars (they drive on through PREPARE and PAUSE, as the simapp's
+   bots run on sim time);
+7. render every camera in one call, boxes and bot cars drawn into it.
+
+Each car has its own objects: its M boxes followed by its B bot cars, in the (N, M + B) arrays
+``box_x``, ``box_y``, ``box_yaw``; crashes, params and the camera all read them.
 
 Everything per-car lives in preallocated arrays; the only per-car Python is building each
 params dict and calling the user's reward function.
@@ -33,13 +38,31 @@ from racer.errors import ConfigError
 from racer.physics.car import CarState, make_motion_model
 from racer.physics.collision import corners_in_boxes, footprint_corners
 from racer.physics.model_metadata import DEFAULT_MODEL_METADATA, ModelMetadata, load_model_metadata
-from racer.reward.objects import describe_obstacles, object_params
+from racer.reward.objects import (
+    BOT_CAR_Z,
+    OBSTACLE_Z,
+    ObjectTable,
+    describe_objects,
+    describe_obstacles,
+    object_params,
+    object_params_per_car,
+)
 from racer.reward.params import compute_progress, copy_params, make_params
 from racer.reward.plugin import RewardFunction, guarded_calls
-from racer.sensors.boxes import BoxRenderer
+from racer.sensors.boxes import BoxRenderer, BoxStyle
 from racer.sensors.camera import Camera
 from racer.sensors.texture import GroundTexture, render_ground_texture
 from racer.track import Track, TrackGeometry, TrackQuery, load_track
+from racer.track.bots import (
+    BOT_HEIGHT,
+    BOT_LENGTH,
+    BOT_WIDTH,
+    BotState,
+    pause_bots,
+    place_bots,
+    tick_bots,
+    update_poses,
+)
 from racer.track.obstacles import place_obstacles
 from racer.units import rad_to_deg
 
@@ -55,6 +78,9 @@ START_CLEARANCE = 1.0
 BOX_BUFFER = 0.1
 #: [m] how far behind a box a car restarts after a reset next to it (RESET_BEHIND_DIST).
 RESET_BEHIND = 1.0
+#: Grey levels (end, side, top) of a drawn bot car: darker than the brown boxes (about 103 luma),
+#: with a lighter roof, so the two kinds of object look different. An estimate, like BOT_HEIGHT.
+BOT_SHADE = (45, 35, 80)
 
 
 def _layout(track: Track, boxes: Any) -> tuple[Any, Any]:
@@ -162,11 +188,34 @@ class RacerCore:
             self._fixed_layouts = tuple(  # type: ignore[assignment]
                 _layout(track, place_obstacles(track, self.obstacles)) for track in self.tracks
             )
+        # Head-to-bot: each car's objects are its M boxes followed by its B bot cars.
+        self.bot_config = config.bots
+        self.num_boxes = self.obstacles.num_obstacles
+        self.num_objects = self.num_boxes + self.bot_config.count
         # The camera sees the boxes as they are (0.4 x 0.3 x 0.25 m): the collision rectangle is
-        # 0.1 m larger each way (SPEC 1.3 item 12).
-        self.boxes = BoxRenderer(config.camera) if self.obstacles.num_obstacles else None
-        self._box_size = {"length": self.obstacles.length - BOX_BUFFER,
-                          "width": self.obstacles.width - BOX_BUFFER}  # fmt: skip
+        # 0.1 m larger each way (SPEC 1.3 item 12). A bot car's rectangle is its footprint.
+        self.boxes = BoxRenderer(config.camera) if self.num_objects else None
+        self._box_size: dict[str, Any] = {"length": self.obstacles.length - BOX_BUFFER,
+                                          "width": self.obstacles.width - BOX_BUFFER}  # fmt: skip
+        self._hit_size: tuple[Any, Any] = (self.obstacles.length, self.obstacles.width)
+        self._object_z: Any = np.full(self.num_boxes, OBSTACLE_Z)
+        if self.bot_config.count:
+            m, b = self.num_boxes, self.bot_config.count
+            style = BoxStyle()
+
+            def per_object(box: Any, bot: Any) -> np.ndarray:
+                return np.concatenate([np.full((m, *np.shape(box)), box),
+                                       np.full((b, *np.shape(bot)), bot)])  # fmt: skip
+
+            self._box_size = {
+                "length": per_object(self.obstacles.length - BOX_BUFFER, BOT_LENGTH),
+                "width": per_object(self.obstacles.width - BOX_BUFFER, BOT_WIDTH),
+                "height": per_object(style.height, BOT_HEIGHT),
+                "shade": per_object(np.array(style.shade), np.array(BOT_SHADE)).astype(np.int64),
+            }
+            self._hit_size = (per_object(self.obstacles.length, BOT_LENGTH),
+                              per_object(self.obstacles.width, BOT_WIDTH))  # fmt: skip
+            self._object_z = per_object(OBSTACLE_Z, BOT_CAR_Z)
         self._allocate()
 
     # ------------------------------------------------------------------------------ buffers
@@ -206,12 +255,18 @@ class RacerCore:
         self.speed = np.zeros(n)  # [m/s] chosen action
         self.steering_deg = np.zeros(n)  # [deg] chosen action, exactly as in the action space
         self._off = np.zeros(n, bool)
-        m = self.obstacles.num_obstacles
-        self.box_x = np.zeros((n, m))  # [m] each car's boxes (its own layout when randomized)
-        self.box_y = np.zeros((n, m))
-        self.box_yaw = np.zeros((n, m))
+        k = self.num_objects
+        # [m], [rad] each car's objects: its M boxes (its own layout when randomized), then its
+        # B bot cars (refreshed every step).
+        self.box_x = np.zeros((n, k))
+        self.box_y = np.zeros((n, k))
+        self.box_yaw = np.zeros((n, k))
         self.layouts: list[Any] = [None] * n  # per car: (Obstacles, ObjectTable)
+        self._table: ObjectTable | None = None  # every car's objects, see `_objects_table`
+        self.bots = BotState(n, self.bot_config.count)
+        self._bot_rngs: list[np.random.Generator] = [np.random.default_rng(0)] * n
         self.crashed = np.zeros(n, bool)
+        self.hit = np.full(n, -1, np.int64)  # index of the object each car crashed into, or -1
         self._corners = np.zeros((n, 4, 2))
         self._lap_counted = np.zeros(n, bool)
         self._hold = np.zeros(n, bool)
@@ -254,18 +309,7 @@ class RacerCore:
             self.start_ndist[i] = start
             flip = ep.alternate_direction and not ep.evaluation and k % 2 == 1
             self.reverse[i] = self.config.reverse != flip
-        if self.obstacles.num_obstacles:
-            for i, rng in zip(index, rngs, strict=True):
-                self._set_layout(int(i), rng)
-        for rev in (False, True):
-            sel = index[self.reverse[index] == rev]
-            if len(sel):
-                track = self.tracks[rev]
-                s = self.start_ndist[sel] * track.length
-                x, y, yaw = track.point_at(s)
-                if self.obstacles.num_obstacles:
-                    x, y = self._clear_start(sel, track, s, x, y)
-                self.car.place(sel, x, y, yaw)
+        self._place(index, rngs)
         self.phase[index] = Phase.PREPARE
         for arr in (self.steps, self.prev_progress, self.immobile_steps, self.reversing_steps,
                     self.pause_left, self.resets, self.laps):  # fmt: skip
@@ -283,6 +327,29 @@ class RacerCore:
                               **self._box_size)  # fmt: skip
         self.obs[index] = frames
 
+    def _place(self, index: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
+        """Lay out cars ``index``'s boxes and bots, then put each car at its start."""
+        if self.num_boxes:
+            for i, rng in zip(index, rngs, strict=True):
+                self._set_layout(int(i), rng)
+        if self.bot_config.count:
+            # Each car's bots draw from their own child generator, seeded from the car's.
+            for i, rng in zip(index, rngs, strict=True):
+                self._bot_rngs[i] = np.random.default_rng(int(rng.integers(2**63)))
+        for rev in (False, True):
+            sel = index[self.reverse[index] == rev]
+            if len(sel):
+                track = self.tracks[rev]
+                if self.bot_config.count:
+                    place_bots(self.bots, sel, track, self.bot_config,
+                               [self._bot_rngs[i] for i in sel])  # fmt: skip
+                    self._copy_bots(sel)
+                s = self.start_ndist[sel] * track.length
+                x, y, yaw = track.point_at(s)
+                if self.num_objects:
+                    x, y = self._clear_start(sel, track, s, x, y)
+                self.car.place(sel, x, y, yaw)
+
     def close(self) -> None:
         """Close the reward log, if the core opened one."""
         if self._reward_log is not None:
@@ -299,29 +366,85 @@ class RacerCore:
             layout = _layout(self.tracks[rev], place_obstacles(self.tracks[rev], self.obstacles,
                                                                rng))  # fmt: skip
         self.layouts[i] = layout
+        self._table = None
         boxes = layout[0]
-        self.box_x[i], self.box_y[i], self.box_yaw[i] = boxes.x, boxes.y, boxes.yaw
+        m = self.num_boxes
+        self.box_x[i, :m], self.box_y[i, :m], self.box_yaw[i, :m] = boxes.x, boxes.y, boxes.yaw
+
+    def _copy_bots(self, rows: np.ndarray | slice) -> None:
+        """Copy the bots' poses into the object arrays, after the boxes."""
+        m = self.num_boxes
+        self._table = None
+        self.box_x[rows, m:] = self.bots.x[rows]
+        self.box_y[rows, m:] = self.bots.y[rows]
+        self.box_yaw[rows, m:] = self.bots.yaw[rows]
+
+    def _object_lanes(self, i: int, track: Track) -> tuple[np.ndarray, np.ndarray]:
+        """Car ``i``'s objects along its track: (K,) centre-line distance [m] and lane (+1/-1).
+
+        A box counts at its placement distance; a bot where it is now, on the lane it is nearer
+        to (the inner one half-way through a change).
+        """
+        parts_s, parts_lane = [], []
+        if self.num_boxes:
+            boxes = self.layouts[i][0]
+            parts_s.append(boxes.ndist * track.length)
+            parts_lane.append(boxes.lane)
+        if self.bot_config.count:
+            parts_s.append(self.bots.s[i])
+            parts_lane.append(np.where(self.bots.lane[i] >= 0.0, 1.0, -1.0))
+        return np.concatenate(parts_s), np.concatenate(parts_lane)
 
     def _clear_start(self, sel: np.ndarray, track: Track, s: np.ndarray, x: np.ndarray,
                      y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-        """SPEC 4.5: a start within 1 m of a box moves to the lane on the box's other side."""
+        """SPEC 4.5: a start within 1 m of an object moves to the lane on its other side."""
         x, y = x.copy(), y.copy()
         for k, i in enumerate(sel):
-            boxes = self.layouts[i][0]
-            near = np.hypot(boxes.x - x[k], boxes.y - y[k]) <= START_CLEARANCE
+            _, lanes = self._object_lanes(int(i), track)
+            gap = np.hypot(self.box_x[i] - x[k], self.box_y[i] - y[k])
+            near = gap <= START_CLEARANCE
             if near.any():
-                nearest = int(np.argmin(np.where(near, np.hypot(boxes.x - x[k], boxes.y - y[k]),
-                                                 np.inf)))  # fmt: skip
-                lx, ly = track.lane_point_at(s[k : k + 1], np.array([-boxes.lane[nearest]]))
+                nearest = int(np.argmin(np.where(near, gap, np.inf)))
+                lx, ly = track.lane_point_at(s[k : k + 1], np.array([-lanes[nearest]]))
                 x[k], y[k] = lx[0], ly[0]
         return x, y
 
+    def _objects_table(self) -> ObjectTable:
+        """Every car's boxes and bots described in one call (bots move, random boxes differ).
+
+        Kept until a car gets new boxes or the bots move (`_table` is reset to None then).
+        """
+        if self._table is not None:
+            return self._table
+        n, k = self.n, self.num_objects
+        speed = self.bot_config.speed if self.bot_config.count else 0.0  # SPEC 1.2
+        heading = self.box_yaw.copy()
+        heading[:, : self.num_boxes] = 0.0
+        self._table = describe_objects(
+            self.tracks[0], self.box_x.ravel(), self.box_y.ravel(), self.box_yaw.ravel(),
+            np.tile(np.broadcast_to(self._hit_size[0], (k,)), n),
+            np.tile(np.broadcast_to(self._hit_size[1], (k,)), n),
+            z=np.tile(self._object_z, n), speed=np.full(n * k, speed),
+            heading=heading.ravel(),
+        )  # fmt: skip
+        return self._table
+
     def _object_keys(self, params_list: list[dict[str, Any]]) -> None:
-        """Fill the object keys of every car's params, one call per shared layout."""
+        """Fill the object keys of every car's params.
+
+        With bots or randomized boxes, every car's objects differ: one batched description and one
+        batched call for all cars. With fixed boxes, one call per shared layout.
+        """
+        q, car = self.query, self.car
+        if self.bot_config.count or self.obstacles.randomize:
+            keys = object_params_per_car(self._objects_table(), q.s, car.x, car.y, car.yaw,
+                                         self.reverse)  # fmt: skip
+            for params, values in zip(params_list, keys, strict=True):
+                params.update(values)
+            return
         groups: dict[int, list[int]] = {}
         for i, layout in enumerate(self.layouts):
             groups.setdefault(id(layout), []).append(i)
-        q, car = self.query, self.car
         for members in groups.values():
             idx = np.array(members)
             table = self.layouts[members[0]][1]
@@ -356,12 +479,14 @@ class RacerCore:
         backwards = run & (progress < self.prev_progress)
         self.reversing_steps = np.where(backwards, self.reversing_steps + 1, 0)
         np.logical_not(q.any_wheel_on_track, out=self._off)
-        if self.obstacles.num_obstacles:
+        if self.num_objects:
             footprint_corners(car.x, car.y, car.yaw, cfg.car.length, cfg.car.width,
                               out=self._corners)  # fmt: skip
-            hit = corners_in_boxes(self._corners, self.box_x, self.box_y, self.box_yaw,
-                                   self.obstacles.length, self.obstacles.width)  # fmt: skip
-            np.greater_equal(hit, 0, out=self.crashed)
+            self.hit[:] = corners_in_boxes(self._corners, self.box_x, self.box_y, self.box_yaw,
+                                           *self._hit_size)  # fmt: skip
+            np.greater_equal(self.hit, 0, out=self.crashed)
+            if self.bot_config.count:
+                self._bots_hit_from_behind(run)
         judge(
             run & (progress >= 100.0),
             run & self.crashed,
@@ -387,6 +512,8 @@ class RacerCore:
         self.last_x[:] = car.x
         self.last_y[:] = car.y
         self.model.step(car, self.steering, self.speed, cfg.dt, self._hold)
+        if self.bot_config.count:
+            self._advance_bots(cfg.dt)
         self.sim_time += cfg.dt
         # A lap restarts progress only when it is counted (a RUN step); a car reset past the line
         # during a pause keeps 100 until its first RUN step completes the lap.
@@ -399,6 +526,35 @@ class RacerCore:
             self.boxes.render(self.obs, car.x, car.y, car.yaw, self.box_x, self.box_y,
                               self.box_yaw, **self._box_size)  # fmt: skip
         self._fill_infos(params_list)
+
+    def _bots_hit_from_behind(self, run: np.ndarray) -> None:
+        """Stop the bots that ran into their car from behind for ``penalty_seconds``.
+
+        The simapp's ``judge_action``: the car is crashed into a bot, and ahead of it. "Ahead"
+        is the wrapped centre-line gap from the bot's footprint centre to the car's model point,
+        in (-L/2, L/2]; the simapp compares raw progress values instead, which only differs for
+        a crash astride the start line.
+        """
+        m = self.num_boxes
+        by_bot = run & (self.hit >= m)
+        if not by_bot.any():
+            return
+        rows = np.flatnonzero(by_bot)
+        length = self.tracks[0].length
+        bot_s = self.bots.s[rows, self.hit[rows] - m]
+        gap = (self.query.s[rows] - bot_s + 0.5 * length) % length - 0.5 * length
+        ahead = rows[gap > 0.0]
+        if len(ahead):
+            pause_bots(self.bots, self.bot_config, ahead)
+
+    def _advance_bots(self, dt: float) -> None:
+        """Move every car's bots by ``dt`` (through the car's PREPARE and PAUSE steps too)."""
+        tick_bots(self.bots, self.bot_config, dt, self._bot_rngs)
+        for rev in (False, True):
+            rows = np.flatnonzero(self.reverse == rev)
+            if len(rows):
+                update_poses(self.bots, self.tracks[rev], self.bot_config, rows)
+        self._copy_bots(slice(None))
 
     def _build_params(self, progress: np.ndarray) -> list[dict[str, Any]]:
         q, car = self.query, self.car
@@ -430,7 +586,7 @@ class RacerCore:
                     sim_time=self.sim_time[i],
                 )
             )
-        if self.obstacles.num_obstacles:
+        if self.num_objects:
             self._object_keys(out)
         return out
 
@@ -467,15 +623,14 @@ class RacerCore:
         x, y = self.car.x[i], self.car.y[i]
         use_inner = np.hypot(inner[0] - x, inner[1] - y) <= np.hypot(outer[0] - x, outer[1] - y)
         px, py = inner if use_inner[0] else outer
-        if self.obstacles.num_obstacles:
-            # SPEC 5.2: next to a box, restart in the other lane, 1 m behind the box.
-            boxes = self.layouts[i][0]
-            box_s = boxes.ndist * track.length
+        if self.num_objects:
+            # SPEC 5.2: next to an object, restart in the other lane, 1 m behind it.
+            box_s, lanes = self._object_lanes(i, track)
             gap = np.abs((box_s - s[0] + 0.5 * track.length) % track.length - 0.5 * track.length)
             if (gap <= START_CLEARANCE).any():
                 k = int(np.argmin(gap))
                 s = np.array([(box_s[k] - RESET_BEHIND) % track.length])
-                px, py = track.lane_point_at(s, np.array([-boxes.lane[k]]))
+                px, py = track.lane_point_at(s, np.array([-lanes[k]]))
         _, _, yaw = track.point_at(s)
         self.car.place(np.array([i]), px, py, yaw)
         self.immobile_steps[i] = 0

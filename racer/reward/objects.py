@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from racer.physics.collision import footprint_corners
 from racer.reward.params import new_object_defaults
 from racer.track import Track, TrackQuery
 from racer.track.obstacles import Obstacles
@@ -129,10 +128,10 @@ def describe_objects(
     x: ArrayLike,
     y: ArrayLike,
     yaw: ArrayLike,
-    length: float,
-    width: float,
+    length: ArrayLike,
+    width: ArrayLike,
     *,
-    z: float = OBSTACLE_Z,
+    z: ArrayLike = OBSTACLE_Z,
     speed: ArrayLike | None = None,
     heading: ArrayLike | None = None,
 ) -> ObjectTable:
@@ -145,9 +144,10 @@ def describe_objects(
         x: (M,) float64 [m] object positions.
         y: (M,) float64 [m].
         yaw: (M,) float64 [rad] object headings (orient the footprint for the frustum test).
-        length: [m] footprint along the yaw (box 0.5, bot car 0.32352).
-        width: [m] footprint across it (box 0.4, bot car 0.1961).
-        z: [m] height of the object's pose (`OBSTACLE_Z` for boxes, `BOT_CAR_Z` for bot cars).
+        length: [m] scalar or (M,) footprint along the yaw (box 0.5, bot car 0.32352).
+        width: [m] scalar or (M,) footprint across it (box 0.4, bot car 0.1961).
+        z: [m] scalar or (M,) height of the object's pose (`OBSTACLE_Z` for boxes, `BOT_CAR_Z`
+            for bot cars).
         speed: (M,) float64 [m/s] for ``objects_speed``; zeros (static boxes) by default.
         heading: (M,) float64 [rad] for ``objects_heading``; zeros (static boxes) by default.
 
@@ -156,8 +156,9 @@ def describe_objects(
     """
     x, y, yaw = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (x, y, yaw))
     m = x.shape[0]
-    points = np.full((m, 5, 3), z)
-    footprint_corners(x, y, yaw, length, width, out=points[:, :4, :2])
+    points = np.empty((m, 5, 3))
+    points[:] = np.broadcast_to(np.asarray(z, dtype=np.float64), (m,))[:, None, None]
+    _corners(x, y, yaw, length, width, points[:, :4, :2])
     points[:, 4, 0], points[:, 4, 1] = x, y
     query = TrackQuery(m)
     query.model_x[:], query.model_y[:] = x, y
@@ -177,6 +178,65 @@ def describe_objects(
         s=s, left_of_center=left, distance_from_center=query.distance_from_center.copy(),
         order=np.argsort(s, axis=1, kind="stable"),
     )  # fmt: skip
+
+
+def _corners(
+    x: np.ndarray,
+    y: np.ndarray,
+    yaw: np.ndarray,
+    length: ArrayLike,
+    width: ArrayLike,
+    out: np.ndarray,
+) -> None:
+    """`footprint_corners` with scalar or per-object (M,) sizes, into ``out`` (M, 4, 2)."""
+    m = x.shape[0]
+    half_l = 0.5 * np.broadcast_to(np.asarray(length, dtype=np.float64), (m,))[:, None]
+    half_w = 0.5 * np.broadcast_to(np.asarray(width, dtype=np.float64), (m,))[:, None]
+    fwd = half_l * np.array([1.0, 1.0, -1.0, -1.0])
+    left = half_w * np.array([1.0, -1.0, -1.0, 1.0])
+    c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+    out[..., 0] = x[:, None] + c * fwd - s * left
+    out[..., 1] = y[:, None] + s * fwd + c * left
+
+
+def split_table(table: ObjectTable, n: int) -> list[ObjectTable]:
+    """Cut a table of N x K objects (car-major: car 0's K, then car 1's, ...) into N tables.
+
+    One `describe_objects` call for every car's objects, then this, is how moving bot cars are
+    described each step without a per-car track query.
+
+    Args:
+        table: N * K objects, each car's K consecutive.
+        n: N.
+
+    Returns:
+        N tables of K objects each, with their own ``order``.
+    """
+    k = table.count // n if n else 0
+    s = table.s.reshape(2, n, k)
+    order = np.argsort(s, axis=2, kind="stable")
+    left = table.left_of_center.reshape(2, n, k)
+
+    def rows(a: np.ndarray) -> np.ndarray:
+        return a.reshape(n, k, *a.shape[1:])
+
+    x, y, points = rows(table.x), rows(table.y), rows(table.points)
+    speed, heading = rows(table.speed), rows(table.heading)
+    centre = rows(table.distance_from_center)
+    return [
+        ObjectTable(
+            x=x[i],
+            y=y[i],
+            points=points[i],
+            speed=speed[i],
+            heading=heading[i],
+            s=s[:, i],
+            left_of_center=left[:, i],
+            distance_from_center=centre[i],
+            order=order[:, i],
+        )  # fmt: skip
+        for i in range(n)
+    ]
 
 
 def describe_obstacles(track: Track, obstacles: Obstacles) -> ObjectTable:
@@ -311,6 +371,70 @@ def object_params(
             "objects_distance": list(distance[row[i]]),
             "objects_distance_from_center": list(centre),
             "object_in_camera": bool(seen[i]),
+        }
+        for i in range(n)
+    ]
+
+
+def object_params_per_car(
+    table: ObjectTable,
+    car_s: ArrayLike,
+    car_x: ArrayLike,
+    car_y: ArrayLike,
+    car_yaw: ArrayLike,
+    reverse: ArrayLike,
+    frustum: FrustumConfig | None = None,
+    *,
+    camera_index_quirk: bool = False,
+) -> list[dict[str, Any]]:
+    """`object_params` when every car has its own K objects (bot cars): one batched call.
+
+    Equal, car by car, to ``object_params(split_table(table, N)[i], ...)`` for car i alone.
+
+    Args:
+        table: N * K objects, car-major (car 0's K, then car 1's, ...), K >= 1.
+        car_s: (N,) float64 [m] each car's model-point projection in its driving direction.
+        car_x: (N,) float64 [m] each car's base_link.
+        car_y: (N,) float64 [m].
+        car_yaw: (N,) float64 [rad].
+        reverse: (N,) bool or a scalar: each car's driving direction.
+        frustum: the camera frustum; DeepRacer's front camera by default.
+        camera_index_quirk: the simapp's off-by-one, as in `object_params`.
+
+    Returns:
+        N fresh dicts of the eight object keys, car i's from its own K objects.
+    """
+    car_s = np.atleast_1d(np.asarray(car_s, dtype=np.float64))
+    n = car_s.shape[0]
+    k = table.count // n
+    cars = np.arange(n)
+    row = np.broadcast_to(np.asarray(reverse, dtype=bool), (n,)).astype(np.int64)
+    s = table.s.reshape(2, n, k)[row, cars]  # (N, K) in each car's own direction
+    order = np.argsort(s, axis=1, kind="stable")
+    rank = np.count_nonzero(np.take_along_axis(s, order, axis=1) <= car_s[:, None], axis=1)
+    prv = order[cars, np.where(rank - 1 < 0, k - 1, rank - 1)]
+    nxt = order[cars, np.where(rank == k, 0, rank)]
+    tested = nxt - 1 if camera_index_quirk else nxt
+    points = table.points.reshape(n, k, 5, 3)[cars, tested]
+    seen = points_in_frustum(points, car_x, car_y, car_yaw, frustum).any(axis=1)
+    if camera_index_quirk:
+        seen &= nxt > 0
+    location = np.stack([table.x, table.y], axis=1).reshape(n, k, 2).tolist()
+    speed, heading = table.speed.reshape(n, k).tolist(), table.heading.reshape(n, k).tolist()
+    centre = table.distance_from_center.reshape(n, k).tolist()
+    distance = s.tolist()
+    left = table.left_of_center.reshape(2, n, k)[row, cars].tolist()
+    prv_list, nxt_list, seen_list = prv.tolist(), nxt.tolist(), seen.tolist()
+    return [
+        {
+            "closest_objects": [prv_list[i], nxt_list[i]],
+            "objects_location": location[i],
+            "objects_left_of_center": left[i],
+            "objects_speed": speed[i],
+            "objects_heading": heading[i],
+            "objects_distance": distance[i],
+            "objects_distance_from_center": centre[i],
+            "object_in_camera": seen_list[i],
         }
         for i in range(n)
     ]

@@ -161,3 +161,22 @@ def test_racer_train_with_obstacles_keeps_them_in_the_run(tmp_path):
     saved = tomllib.loads((run / "racer.toml").read_text())
     assert saved["env"]["obstacles"]["count"] == 2
     assert run_env_config(RunFolder(run)).obstacles == ObstacleConfig(count=2)
+
+
+def test_randomized_boxes_give_the_same_object_keys_as_one_car_at_a_time():
+    config = EnvConfig(obstacles=ObstacleConfig(count=4, randomize=True))
+    batch = RacerCore(config, 3, reward_function=lambda p: 1.0)
+    batch.reset_cars(np.arange(3), [np.random.default_rng(s) for s in (4, 5, 6)], restart=True)
+    for _ in range(3):
+        batch.step(np.zeros(3, np.int64))
+    for i, seed in enumerate((4, 5, 6)):
+        alone = RacerCore(config, 1, reward_function=lambda p: 1.0)
+        alone.reset_cars(np.array([0]), [np.random.default_rng(seed)], restart=True)
+        for _ in range(3):
+            alone.step(np.zeros(1, np.int64))
+        mine, theirs = batch.infos[i]["params"], alone.infos[0]["params"]
+        for key in ("closest_objects", "objects_location", "objects_left_of_center",
+                    "objects_speed", "objects_heading", "objects_distance",
+                    "objects_distance_from_center", "object_in_camera"):  # fmt: skip
+            assert mine[key] == theirs[key], key
+        assert mine["objects_speed"] == [0.0] * 4
