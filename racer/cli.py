@@ -217,11 +217,14 @@ def _train(args: argparse.Namespace) -> int:
         overrides = {key: value for key, value in pairs if value is not None}
         trainer.config = replace(trainer.config, **overrides)
     else:
+        from racer.track.bots import BotConfig
         from racer.track.obstacles import ObstacleConfig
 
         obstacles = ObstacleConfig(count=args.obstacles, randomize=args.randomize_obstacles)
+        bots = BotConfig(count=args.bots, speed=args.bot_speed, lane_change=args.bot_lane_change)
         env = EnvConfig(track=args.track, reverse=args.reverse, reward_function=args.reward,
-                        model_metadata=args.model_metadata or "", obstacles=obstacles)  # fmt: skip
+                        model_metadata=args.model_metadata or "", obstacles=obstacles,
+                        bots=bots)  # fmt: skip
         config = TrainConfig(
             env=env, hyperparameters=args.hyperparameters or "", network=args.network or "",
             num_envs=args.envs, seed=args.seed,
@@ -482,6 +485,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="object avoidance: boxes on the track (default 0)")
     train.add_argument("--randomize-obstacles", action="store_true",
                        help="move the boxes (and their lanes) at every episode")  # fmt: skip
+    train.add_argument("--bots", type=int, default=0,
+                       help="head-to-bot: bot cars on the track (default 0)")  # fmt: skip
+    train.add_argument("--bot-speed", type=float, default=0.2,
+                       help="the bot cars' speed, in m/s (default 0.2, DeepRacer's)")  # fmt: skip
+    train.add_argument("--bot-lane-change", action="store_true",
+                       help="bot cars change lanes every 3-5 s")  # fmt: skip
     train.add_argument("--live", action="store_true",
                        help="watch car 0 of the batch drive, in a window of its own")  # fmt: skip
     train.add_argument("--out", default="runs/train", help="run folder (default runs/train)")

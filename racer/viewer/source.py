@@ -125,10 +125,14 @@ def logged_obstacles(run_or_csv: str | Path, track: Track) -> tuple[Obstacles | 
         config = from_dict(ObstacleConfig, env.get("obstacles", {}), str(config_file))
     except (OSError, tomllib.TOMLDecodeError, RacerError) as exc:
         return None, f"cannot read the obstacles of {config_file}: {exc}"
+    bots = env.get("bots", {}).get("count", 0) if isinstance(env.get("bots"), dict) else 0
+    bot_note = (f"the run's {bots} bot cars move and are not logged, so the replay does not show "
+                "them" if bots else "")  # fmt: skip
     if not config.num_obstacles:
-        return None, ""
+        return None, bot_note
     if config.randomize:
-        return None, (f"the run's {config.num_obstacles} boxes moved every episode and are not "
-                      "logged, so the replay does not show them")  # fmt: skip
+        note = (f"the run's {config.num_obstacles} boxes moved every episode and are not logged, "
+                "so the replay does not show them")  # fmt: skip
+        return None, "; ".join(filter(None, (note, bot_note)))
     driven = track.with_reverse(bool(env.get("reverse", False)))
-    return place_obstacles(driven, config), ""
+    return place_obstacles(driven, config), bot_note

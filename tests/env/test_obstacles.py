@@ -156,11 +156,20 @@ def test_racer_train_with_obstacles_keeps_them_in_the_run(tmp_path):
     from racer.train.runs import run_env_config
 
     run = tmp_path / "run"
-    assert main(["train", "--obstacles", "2", "--reward", "object_avoidance", "--updates", "1",
-                 "--envs", "2", "--minutes", "0", "--out", str(run)]) == 0  # fmt: skip
+    assert main(["train", "--obstacles", "2", "--bots", "1", "--bot-lane-change", "--reward",
+                 "object_avoidance", "--updates", "1", "--envs", "2", "--minutes", "0", "--out",
+                 str(run)]) == 0  # fmt: skip
     saved = tomllib.loads((run / "racer.toml").read_text())
-    assert saved["env"]["obstacles"]["count"] == 2
-    assert run_env_config(RunFolder(run)).obstacles == ObstacleConfig(count=2)
+    assert saved["env"]["obstacles"]["count"] == 2 and saved["env"]["bots"]["count"] == 1
+    config = run_env_config(RunFolder(run))
+    assert config.obstacles == ObstacleConfig(count=2)
+    assert config.bots.count == 1 and config.bots.lane_change
+    # the replay draws the fixed boxes and says the bots are not logged
+    from racer.track import load_track
+    from racer.viewer.source import logged_obstacles
+
+    boxes, note = logged_obstacles(run, load_track("oval"))
+    assert boxes.count == 2 and "1 bot cars move and are not logged" in note
 
 
 def test_randomized_boxes_give_the_same_object_keys_as_one_car_at_a_time():
