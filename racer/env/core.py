@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -68,12 +69,14 @@ from racer.units import rad_to_deg
 
 RewardCallable = Callable[[dict[str, Any]], float]
 
-_SUPPORTED_CAMERAS = ("FRONT_FACING_CAMERA", "observation", "LEFT_CAMERA")
+_SUPPORTED_CAMERAS = ("FRONT_FACING_CAMERA", "observation", "LEFT_CAMERA", "STEREO_CAMERAS")
 _textures: weakref.WeakKeyDictionary[TrackGeometry, GroundTexture] = weakref.WeakKeyDictionary()
 
 
 #: [m] a start (or reset) point this close to a box moves to the other lane (SPEC 4.5, 5.2).
 START_CLEARANCE = 1.0
+#: [m] each STEREO_CAMERAS camera sits this far left and right of the centre (SPEC 4.2).
+STEREO_OFFSET = 0.03
 #: [m] the collision rectangle of a box is this much longer and wider than the box itself.
 BOX_BUFFER = 0.1
 #: [m] how far behind a box a car restarts after a reset next to it (RESET_BEHIND_DIST).
@@ -119,7 +122,7 @@ def open_reward_log(path: str) -> TextIO:
 
 
 def load_metadata(config: EnvConfig) -> ModelMetadata:
-    """The model_metadata the config names, or racer's default; only camera sensors for now."""
+    """The model_metadata the config names, or racer's default; camera sensors only, for now."""
     if not config.model_metadata:
         return DEFAULT_MODEL_METADATA
     metadata = load_model_metadata(config.model_metadata, strict=config.strict_action_space)
@@ -127,8 +130,8 @@ def load_metadata(config: EnvConfig) -> ModelMetadata:
     if unsupported:
         raise ConfigError(
             f"{config.model_metadata}: sensor {', '.join(unsupported)} is not supported yet; racer "
-            f"simulates a single front camera ({', '.join(_SUPPORTED_CAMERAS)}). Use "
-            f'"sensor": ["FRONT_FACING_CAMERA"].'
+            f"simulates the cameras ({', '.join(_SUPPORTED_CAMERAS)}), not yet the lidar. Remove "
+            f"{', '.join(unsupported)} from \"sensor\"."
         )
     return metadata
 
@@ -160,7 +163,17 @@ class RacerCore:
         self.metadata = load_metadata(config)
         self.action_space = self.metadata.action_space
         self.model = make_motion_model(config.motion_model, config.car)
-        self.camera = Camera(config.camera, ground_texture(base.geometry))
+        texture = ground_texture(base.geometry)
+        # STEREO_CAMERAS: two cameras 6 cm apart (left first), stacked as the image's channels.
+        if self.metadata.camera == "STEREO_CAMERAS":
+            mounts = [replace(config.camera, mount_lateral=STEREO_OFFSET),
+                      replace(config.camera, mount_lateral=-STEREO_OFFSET)]  # fmt: skip
+        else:
+            mounts = [config.camera]
+        self.cameras = [Camera(mount, texture) for mount in mounts]
+        self.camera = self.cameras[0]
+        height, width, _ = self.camera.shape
+        self.obs_shape = (height, width, len(self.cameras))
         self._reward_log: TextIO | None = None
         if config.reward_log:
             self._reward_log = open_reward_log(config.reward_log)
@@ -194,7 +207,8 @@ class RacerCore:
         self.num_objects = self.num_boxes + self.bot_config.count
         # The camera sees the boxes as they are (0.4 x 0.3 x 0.25 m): the collision rectangle is
         # 0.1 m larger each way (SPEC 1.3 item 12). A bot car's rectangle is its footprint.
-        self.boxes = BoxRenderer(config.camera) if self.num_objects else None
+        self.box_renderers = [BoxRenderer(mount) for mount in mounts] if self.num_objects else []
+        self.boxes = self.box_renderers[0] if self.box_renderers else None
         self._box_size: dict[str, Any] = {"length": self.obstacles.length - BOX_BUFFER,
                                           "width": self.obstacles.width - BOX_BUFFER}  # fmt: skip
         self._hit_size: tuple[Any, Any] = (self.obstacles.length, self.obstacles.width)
@@ -223,7 +237,9 @@ class RacerCore:
         n = self.n
         self.car = CarState(n)
         self.query = TrackQuery(n)
-        self.obs = np.zeros((n, *self.camera.shape), np.uint8)
+        self.obs = np.zeros((n, *self.obs_shape), np.uint8)
+        # one camera's frames, for stereo (each camera renders here, then fills its channel)
+        self._frames = np.zeros((n, *self.camera.shape), np.uint8)
         self.rewards = np.zeros(n)
         self.terminated = np.zeros(n, bool)
         self.truncated = np.zeros(n, bool)
@@ -319,13 +335,35 @@ class RacerCore:
         self.lap_start_time[index] = self.sim_time[index]
         self.last_x[index] = self.car.x[index]
         self.last_y[index] = self.car.y[index]
-        frames = np.empty((len(index), *self.camera.shape), np.uint8)
-        self.camera.render(self.car.x[index], self.car.y[index], self.car.yaw[index], frames)
-        if self.boxes is not None:
-            self.boxes.render(frames, self.car.x[index], self.car.y[index], self.car.yaw[index],
-                              self.box_x[index], self.box_y[index], self.box_yaw[index],
-                              **self._box_size)  # fmt: skip
-        self.obs[index] = frames
+        self.obs[index] = self._render(index)
+
+    def _render(self, index: np.ndarray | None) -> np.ndarray:
+        """Render the cameras of cars ``index`` (None: all, into ``obs``), objects included.
+
+        Returns the (K, H, W, C) frames: one channel per camera.
+        """
+        car = self.car
+        if index is None:
+            x, y, yaw, out = car.x, car.y, car.yaw, self.obs
+            boxes = (self.box_x, self.box_y, self.box_yaw)
+        else:
+            x, y, yaw = car.x[index], car.y[index], car.yaw[index]
+            out = np.empty((len(index), *self.obs_shape), np.uint8)
+            boxes = (self.box_x[index], self.box_y[index], self.box_yaw[index])
+        single = len(self.cameras) == 1
+        for c, camera in enumerate(self.cameras):
+            if single:
+                frames = out
+            elif index is None:
+                frames = self._frames
+            else:
+                frames = np.empty((len(x), *camera.shape), np.uint8)
+            camera.render(x, y, yaw, frames)
+            if self.box_renderers:
+                self.box_renderers[c].render(frames, x, y, yaw, *boxes, **self._box_size)
+            if not single:
+                out[..., c] = frames[..., 0]
+        return out
 
     def _place(self, index: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
         """Lay out cars ``index``'s boxes and bots, then put each car at its start."""
@@ -521,10 +559,7 @@ class RacerCore:
         self._advance_pauses(pause, cfg.dt)
         self.phase[prepare] = Phase.RUN
         # 7. Cameras.
-        self.camera.render(car.x, car.y, car.yaw, self.obs)
-        if self.boxes is not None:
-            self.boxes.render(self.obs, car.x, car.y, car.yaw, self.box_x, self.box_y,
-                              self.box_yaw, **self._box_size)  # fmt: skip
+        self._render(None)
         self._fill_infos(params_list)
 
     def _bots_hit_from_behind(self, run: np.ndarray) -> None:

@@ -69,7 +69,7 @@ class RacerEnv(gym.Env):
         self.config = config or EnvConfig()
         self.core = RacerCore(self.config, 1, reward_function)
         self.action_space = action_space_for(self.core.action_space)
-        self.observation_space = observation_space_for(self.core.camera.shape)
+        self.observation_space = observation_space_for(self.core.obs_shape)
         self.render_mode = render_mode
         self._actions = np.zeros((1, *self.action_space.shape), self.action_space.dtype)
 

@@ -50,7 +50,7 @@ class RacerVecEnv(VecEnv):
         self.render_mode = None
         super().__init__(
             num_envs,
-            observation_space_for(self.core.camera.shape),
+            observation_space_for(self.core.obs_shape),
             action_space_for(self.core.action_space),
         )
         self._rngs: list[np.random.Generator | None] = [None] * num_envs
