@@ -52,6 +52,14 @@ from racer.reward.params import compute_progress, copy_params, make_params
 from racer.reward.plugin import RewardFunction, guarded_calls
 from racer.sensors.boxes import BoxRenderer, BoxStyle
 from racer.sensors.camera import Camera
+from racer.sensors.lidar import (
+    SECTORS,
+    LidarSpec,
+    discretized_observation,
+    lidar_observation,
+    scan,
+    sector_observation,
+)
 from racer.sensors.texture import GroundTexture, render_ground_texture
 from racer.track import Track, TrackGeometry, TrackQuery, load_track
 from racer.track.bots import (
@@ -70,6 +78,7 @@ from racer.units import rad_to_deg
 RewardCallable = Callable[[dict[str, Any]], float]
 
 _SUPPORTED_CAMERAS = ("FRONT_FACING_CAMERA", "observation", "LEFT_CAMERA", "STEREO_CAMERAS")
+_SUPPORTED_SENSORS = (*_SUPPORTED_CAMERAS, "LIDAR", "SECTOR_LIDAR", "DISCRETIZED_SECTOR_LIDAR")
 _textures: weakref.WeakKeyDictionary[TrackGeometry, GroundTexture] = weakref.WeakKeyDictionary()
 
 
@@ -122,16 +131,16 @@ def open_reward_log(path: str) -> TextIO:
 
 
 def load_metadata(config: EnvConfig) -> ModelMetadata:
-    """The model_metadata the config names, or racer's default; camera sensors only, for now."""
+    """The model_metadata the config names, or racer's default."""
     if not config.model_metadata:
         return DEFAULT_MODEL_METADATA
     metadata = load_model_metadata(config.model_metadata, strict=config.strict_action_space)
-    unsupported = [s for s in metadata.sensor if s not in _SUPPORTED_CAMERAS]
+    unsupported = [s for s in metadata.sensor if s not in _SUPPORTED_SENSORS]
     if unsupported:
         raise ConfigError(
             f"{config.model_metadata}: sensor {', '.join(unsupported)} is not supported yet; racer "
-            f"simulates the cameras ({', '.join(_SUPPORTED_CAMERAS)}), not yet the lidar. Remove "
-            f"{', '.join(unsupported)} from \"sensor\"."
+            f"simulates {', '.join(_SUPPORTED_SENSORS)}. Remove {', '.join(unsupported)} from "
+            f'"sensor".'
         )
     return metadata
 
@@ -230,6 +239,15 @@ class RacerCore:
             self._hit_size = (per_object(self.obstacles.length, BOT_LENGTH),
                               per_object(self.obstacles.width, BOT_WIDTH))  # fmt: skip
             self._object_z = per_object(OBSTACLE_Z, BOT_CAR_Z)
+        # A lidar (SPEC 4.3): an extra observation, seen through the same objects.
+        self.lidar = self.metadata.lidar
+        self.lidar_spec = LidarSpec()
+        self._lidar_rng: np.random.Generator | None = None
+        lidar_size = {"LIDAR": self.lidar_spec.samples, "SECTOR_LIDAR": SECTORS}
+        if self.lidar == "DISCRETIZED_SECTOR_LIDAR":
+            lc = self.metadata.effective_lidar_config
+            lidar_size[self.lidar] = lc.num_sectors * lc.num_values_per_sector
+        self.lidar_size = lidar_size.get(self.lidar or "", 0)
         self._allocate()
 
     # ------------------------------------------------------------------------------ buffers
@@ -238,6 +256,7 @@ class RacerCore:
         self.car = CarState(n)
         self.query = TrackQuery(n)
         self.obs = np.zeros((n, *self.obs_shape), np.uint8)
+        self.lidar_obs = np.zeros((n, self.lidar_size), np.float32)  # (N, D); D = 0 without one
         # one camera's frames, for stereo (each camera renders here, then fills its channel)
         self._frames = np.zeros((n, *self.camera.shape), np.uint8)
         self.rewards = np.zeros(n)
@@ -336,6 +355,10 @@ class RacerCore:
         self.last_x[index] = self.car.x[index]
         self.last_y[index] = self.car.y[index]
         self.obs[index] = self._render(index)
+        if self.lidar:
+            if self._lidar_rng is None:  # the noise follows the first reset's seeds
+                self._lidar_rng = np.random.default_rng(int(rngs[0].integers(2**63)))
+            self.lidar_obs[index] = self._scan(index)
 
     def _render(self, index: np.ndarray | None) -> np.ndarray:
         """Render the cameras of cars ``index`` (None: all, into ``obs``), objects included.
@@ -364,6 +387,39 @@ class RacerCore:
             if not single:
                 out[..., c] = frames[..., 0]
         return out
+
+    def _scan(self, index: np.ndarray | None) -> np.ndarray:
+        """The lidar observation of cars ``index`` (None: all), (K, D) float32.
+
+        The lidar sees the boxes (0.25 m tall) and the bot cars; a bot's body is taken to reach
+        the lidar's height (a DeepRacer car carries its lidar at that height).
+        """
+        car = self.car
+        sel = slice(None) if index is None else index
+        length, width = self._hit_size
+        height = np.where(np.arange(self.num_objects) < self.num_boxes, BoxStyle().height,
+                          self.lidar_spec.mount_height)  # fmt: skip
+        ranges = scan(self.lidar_spec, car.x[sel], car.y[sel], car.yaw[sel], self.box_x[sel],
+                      self.box_y[sel], self.box_yaw[sel], length, width, height,
+                      self._lidar_rng)  # fmt: skip
+        if self.lidar == "LIDAR":
+            return lidar_observation(ranges)
+        if self.lidar == "SECTOR_LIDAR":
+            return sector_observation(ranges)
+        lc = self.metadata.effective_lidar_config
+        return discretized_observation(ranges, lc.num_sectors, lc.num_values_per_sector,
+                                       lc.clipping_dist)  # fmt: skip
+
+    def observation(self, index: np.ndarray | int | None = None) -> Any:
+        """A copy of the observation of cars ``index`` (None: all; an int: one car, unbatched).
+
+        The camera image alone, (..., H, W, C) uint8; with a lidar, a dict of the camera image
+        and the lidar's (..., D) float32 under their sensor names.
+        """
+        sel = slice(None) if index is None else index
+        if not self.lidar:
+            return self.obs[sel].copy()
+        return {self.metadata.camera: self.obs[sel].copy(), self.lidar: self.lidar_obs[sel].copy()}
 
     def _place(self, index: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
         """Lay out cars ``index``'s boxes and bots, then put each car at its start."""
@@ -558,8 +614,10 @@ class RacerCore:
         self.prev_progress[:] = np.where(self._lap_counted, 0.0, progress)
         self._advance_pauses(pause, cfg.dt)
         self.phase[prepare] = Phase.RUN
-        # 7. Cameras.
+        # 7. Cameras (and the lidar).
         self._render(None)
+        if self.lidar:
+            self.lidar_obs[:] = self._scan(None)
         self._fill_infos(params_list)
 
     def _bots_hit_from_behind(self, run: np.ndarray) -> None:

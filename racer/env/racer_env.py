@@ -69,7 +69,9 @@ class RacerEnv(gym.Env):
         self.config = config or EnvConfig()
         self.core = RacerCore(self.config, 1, reward_function)
         self.action_space = action_space_for(self.core.action_space)
-        self.observation_space = observation_space_for(self.core.obs_shape)
+        self.observation_space = observation_space_for(
+            self.core.obs_shape, self.core.metadata.camera, self.core.lidar, self.core.lidar_size
+        )
         self.render_mode = render_mode
         self._actions = np.zeros((1, *self.action_space.shape), self.action_space.dtype)
 
@@ -79,7 +81,7 @@ class RacerEnv(gym.Env):
         """Start an episode; a seed also restarts the round robin (see `RacerCore.reset_cars`)."""
         super().reset(seed=seed)
         self.core.reset_cars(np.array([0]), [self.np_random], restart=seed is not None)
-        return self.core.obs[0].copy(), self._reset_info()
+        return self.core.observation(0), self._reset_info()
 
     def _reset_info(self) -> dict[str, Any]:
         core = self.core
@@ -91,7 +93,7 @@ class RacerEnv(gym.Env):
         core = self.core
         core.step(self._actions)
         return (
-            core.obs[0].copy(),
+            core.observation(0),
             float(core.rewards[0]),
             bool(core.terminated[0]),
             bool(core.truncated[0]),
@@ -102,7 +104,7 @@ class RacerEnv(gym.Env):
         """The camera frame as an (H, W, 3) uint8 RGB image (``render_mode="rgb_array"``)."""
         if self.render_mode != "rgb_array":
             return None
-        return np.repeat(self.core.obs[0], 3, axis=2)
+        return np.repeat(self.core.obs[0][:, :, :1], 3, axis=2)
 
     def close(self) -> None:
         """Close the reward log, if the config names one."""

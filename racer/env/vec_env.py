@@ -50,7 +50,8 @@ class RacerVecEnv(VecEnv):
         self.render_mode = None
         super().__init__(
             num_envs,
-            observation_space_for(self.core.obs_shape),
+            observation_space_for(self.core.obs_shape, self.core.metadata.camera,
+                                  self.core.lidar, self.core.lidar_size),  # fmt: skip
             action_space_for(self.core.action_space),
         )
         self._rngs: list[np.random.Generator | None] = [None] * num_envs
@@ -73,7 +74,7 @@ class RacerVecEnv(VecEnv):
         self.reset_infos = [self._reset_info(i) for i in range(self.num_envs)]
         self._reset_seeds()
         self._reset_options()
-        return self.core.obs.copy()
+        return self.core.observation()
 
     def step_async(self, actions: np.ndarray) -> None:
         """Store the actions for `step_wait`."""
@@ -84,17 +85,22 @@ class RacerVecEnv(VecEnv):
         core = self.core
         core.step(self._actions)
         dones = core.terminated | core.truncated
-        obs = core.obs.copy()
+        obs = core.observation()
         infos = core.infos
         for i in np.flatnonzero(dones):
             infos[i]["TimeLimit.truncated"] = bool(core.truncated[i] and not core.terminated[i])
-            infos[i]["terminal_observation"] = obs[i].copy()
+            infos[i]["terminal_observation"] = core.observation(int(i))
         for i in np.flatnonzero(~dones):
             infos[i]["TimeLimit.truncated"] = False
         done_index = np.flatnonzero(dones)
         if len(done_index):
             core.reset_cars(done_index, [self._rngs[i] for i in done_index])
-            obs[done_index] = core.obs[done_index]
+            fresh = core.observation(done_index)
+            if isinstance(obs, dict):
+                for key in obs:
+                    obs[key][done_index] = fresh[key]
+            else:
+                obs[done_index] = fresh
             for i in done_index:
                 self.reset_infos[i] = self._reset_info(i)
         # float32 rewards, as SB3's own VecEnvs return them.

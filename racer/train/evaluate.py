@@ -144,11 +144,11 @@ def evaluate_laps(
         result = LapEvaluation(laps)
         rng = np.random.default_rng(0)
         core.reset_cars(np.array([0]), [rng], restart=True)
-        obs = core.obs.copy()
+        obs = core.observation()
         for _ in range(max_steps):
             action = np.asarray(policy.predict(obs))
             core.step(action)
-            obs = core.obs.copy()
+            obs = core.observation()
             info = core.infos[0]
             done = bool(core.terminated[0] or core.truncated[0])
             result.steps += 1
@@ -233,10 +233,10 @@ def evaluate_progress(
         rewards = np.zeros(episodes)
         status = [""] * episodes
         end_time = np.zeros(episodes)
-        obs = core.obs.copy()
+        obs = core.observation()
         for _ in range(max_steps):
             core.step(np.asarray(policy.predict(obs)))
-            obs = core.obs.copy()
+            obs = core.observation()
             rewards += np.where(running, core.rewards, 0.0)
             done = (core.terminated | core.truncated) & running
             for k in np.flatnonzero(done):

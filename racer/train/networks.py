@@ -241,7 +241,45 @@ writes them (``neural_network``), plus racer's own."""
 DEFAULT_PRESET = "RACER_FAST"
 
 
-def policy_kwargs(preset: str = DEFAULT_PRESET) -> dict[str, Any]:
+class SensorFusion(BaseFeaturesExtractor):
+    """A camera and a lidar: the camera preset on the image, a dense embedder on the lidar.
+
+    The two feature vectors are concatenated for the heads, as DeepRacer's middleware joins its
+    sensors' embedders. The lidar embedder (two dense layers of ``lidar_units``) is racer's
+    choice: the SPEC does not give DeepRacer's.
+
+    Args:
+        observation_space: a Dict of the image (C, H, W as SB3 sees it) and the lidar (D,).
+        camera_extractor: the preset for the image (a `PRESETS` value).
+        lidar_units: width of the lidar embedder's layers.
+    """
+
+    def __init__(
+        self,
+        observation_space: gym.spaces.Dict,
+        camera_extractor: type[BaseFeaturesExtractor] = RacerFast,
+        lidar_units: int = 64,
+    ) -> None:
+        image_keys = [k for k, s in observation_space.spaces.items() if len(s.shape) == 3]
+        vector_keys = [k for k, s in observation_space.spaces.items() if len(s.shape) == 1]
+        if len(image_keys) != 1 or len(vector_keys) != 1:
+            raise ConfigError(f"a camera-and-lidar network needs one image and one vector "
+                              f"input, got {observation_space}.")  # fmt: skip
+        camera = camera_extractor(observation_space[image_keys[0]])
+        size = observation_space[vector_keys[0]].shape[0]
+        lidar = nn.Sequential(nn.Linear(size, lidar_units), nn.ReLU(),
+                              nn.Linear(lidar_units, lidar_units), nn.ReLU())  # fmt: skip
+        super().__init__(observation_space, camera.features_dim + lidar_units)
+        self.image_key, self.lidar_key = image_keys[0], vector_keys[0]
+        self.camera, self.lidar = camera, lidar
+
+    def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, features) from the batch's image and lidar."""
+        return torch.cat([self.camera(observations[self.image_key]),
+                          self.lidar(observations[self.lidar_key])], dim=1)  # fmt: skip
+
+
+def policy_kwargs(preset: str = DEFAULT_PRESET, lidar: bool = False) -> dict[str, Any]:
     """SB3 ``policy_kwargs`` for a network preset, for PPO (discrete or continuous) and SAC.
 
     The heads are linear layers on the extractor's features (``net_arch=[]``), as DeepRacer's
@@ -249,6 +287,7 @@ def policy_kwargs(preset: str = DEFAULT_PRESET) -> dict[str, Any]:
 
     Args:
         preset: a name from `PRESETS`.
+        lidar: the model also has a lidar: `SensorFusion` joins it to the preset's camera.
 
     Returns:
         ``{"features_extractor_class": ..., "net_arch": []}``, ready for ``PPO(...,
@@ -261,4 +300,13 @@ def policy_kwargs(preset: str = DEFAULT_PRESET) -> dict[str, Any]:
         raise ConfigError(
             f"network preset {preset!r} is unknown; choose one of {', '.join(PRESETS)}."
         )
+    if lidar:
+        return {"features_extractor_class": SensorFusion,
+                "features_extractor_kwargs": {"camera_extractor": PRESETS[preset]},
+                "net_arch": []}  # fmt: skip
     return {"features_extractor_class": PRESETS[preset], "net_arch": []}
+
+
+def policy_name(observation_space: gym.Space) -> str:
+    """SB3's policy for an observation space: images alone, or a Dict with a lidar."""
+    return "MultiInputPolicy" if isinstance(observation_space, gym.spaces.Dict) else "CnnPolicy"

@@ -170,7 +170,11 @@ def _truncate(buffer: buffers.RolloutBuffer, steps: int) -> None:
     """Make a partly filled rollout buffer look full with ``steps`` rows per car."""
     for name in ("observations", "actions", "rewards", "returns", "episode_starts", "values",
                  "log_probs", "advantages"):  # fmt: skip
-        setattr(buffer, name, getattr(buffer, name)[:steps])
+        value = getattr(buffer, name)
+        if isinstance(value, dict):  # a camera-and-lidar model's DictRolloutBuffer
+            setattr(buffer, name, {key: part[:steps] for key, part in value.items()})
+        else:
+            setattr(buffer, name, value[:steps])
     buffer.buffer_size = steps
     buffer.pos = steps
     buffer.full = True

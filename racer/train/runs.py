@@ -17,7 +17,7 @@ import numpy as np
 from racer.config import from_dict
 from racer.env.config import EnvConfig
 from racer.env.core import RacerCore, load_metadata
-from racer.errors import ConfigError
+from racer.errors import ConfigError, ExportError
 from racer.logs.metrics import write_evaluation_metrics
 from racer.logs.recorder import EpisodeLog, SimtraceRecorder
 from racer.logs.run_folder import RunFolder, timestamp
@@ -186,6 +186,10 @@ def export_run(
     run = loaded.run
     assert run is not None
     core = RacerCore(loaded.env, 1)
+    if core.lidar:
+        core.close()
+        raise ExportError(f"{run_dir} has a {core.lidar} model: racer exports camera-only models "
+                          "to ONNX so far; evaluate it from the run folder instead.")  # fmt: skip
     try:
         frames = []
         core.reset_cars(np.array([0]), [np.random.default_rng(0)], restart=True)

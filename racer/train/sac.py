@@ -18,6 +18,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
 from racer.train.hyperparameters import Hyperparameters
+from racer.train.networks import policy_name
 
 #: Transitions kept for replay.
 BUFFER_SIZE = 50_000
@@ -50,10 +51,12 @@ def make_sac(
 ) -> SAC:
     """A SAC model with DeepRacer's hyperparameters on racer's batched env."""
     return SAC(
-        "CnnPolicy", env, learning_rate=hyper.lr, gamma=hyper.discount_factor,
+        policy_name(env.observation_space), env, learning_rate=hyper.lr,
+        gamma=hyper.discount_factor,
         batch_size=hyper.batch_size, ent_coef=hyper.sac_alpha, buffer_size=BUFFER_SIZE,
         learning_starts=LEARNING_STARTS, train_freq=(1, "step"), gradient_steps=1,
-        optimize_memory_usage=True,
+        # SB3's dict replay buffer (camera and lidar) cannot share next observations
+        optimize_memory_usage=policy_name(env.observation_space) == "CnnPolicy",
         replay_buffer_kwargs={"handle_timeout_termination": False},
         policy_kwargs=policy_kwargs, seed=seed, device=device, tensorboard_log=tensorboard_log,
         verbose=0,

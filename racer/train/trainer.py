@@ -53,7 +53,7 @@ from racer.track import load_track
 from racer.train.config import TrainConfig
 from racer.train.evaluate import SB3Policy, evaluate_laps, evaluate_progress
 from racer.train.hyperparameters import RACER_DEFAULTS, Hyperparameters, load_hyperparameters
-from racer.train.networks import policy_kwargs
+from racer.train.networks import policy_kwargs, policy_name
 from racer.train.ppo import EpisodicPPO
 from racer.train.sac import RecordingCallback, algorithm_class, make_sac
 
@@ -190,6 +190,10 @@ class Trainer:
         )
         write_text_atomic(folder.hyperparameters, hyper.to_json())
         write_text_atomic(folder.config_file, dump_toml(_config_to_dict(self.config)))
+
+    def _policy_kwargs(self, metadata: Any) -> dict[str, Any]:
+        """SB3's policy_kwargs: the network preset, with a lidar embedder if the model has one."""
+        return policy_kwargs(self._network(metadata), lidar=metadata.lidar is not None)
 
     def _network(self, metadata: Any) -> str:
         if self.config.network:
@@ -341,7 +345,7 @@ class Trainer:
             model.tensorboard_log = str(self.folder.tensorboard)
             return model
         if sac:
-            model = make_sac(env, hyper, policy_kwargs(self._network(metadata)), seed=cfg.seed,
+            model = make_sac(env, hyper, self._policy_kwargs(metadata), seed=cfg.seed,
                              device=cfg.device,
                              tensorboard_log=str(self.folder.tensorboard))  # fmt: skip
             if self.pretrained is not None:
@@ -357,10 +361,10 @@ class Trainer:
             capacity = int(min(max(per_car * lap_steps, 64), 4000))
             episodes = hyper.num_episodes_between_training
         model = EpisodicPPO(
-            "CnnPolicy", env, n_steps=capacity, batch_size=hyper.batch_size,
+            policy_name(env.observation_space), env, n_steps=capacity, batch_size=hyper.batch_size,
             n_epochs=hyper.num_epochs, learning_rate=hyper.lr, gamma=hyper.discount_factor,
             gae_lambda=0.95, clip_range=0.2, ent_coef=hyper.beta_entropy,
-            policy_kwargs=policy_kwargs(self._network(metadata)), seed=cfg.seed,
+            policy_kwargs=self._policy_kwargs(metadata), seed=cfg.seed,
             device=cfg.device, tensorboard_log=str(self.folder.tensorboard), verbose=0,
             episodes_per_iteration=episodes, huber=hyper.huber,
             step_hook=hook,

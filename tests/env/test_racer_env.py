@@ -233,9 +233,13 @@ def test_truncation_at_the_step_limit():
     assert trunc and not term
 
 
-def test_unsupported_sensor_and_bad_metadata_are_clear_errors(tmp_path):
-    with pytest.raises(ConfigError, match="not supported yet"):
-        RacerEnv(EnvConfig(model_metadata=str(DATA / "discrete_stereo_lidar.json")))
+def test_stereo_and_lidar_give_a_dict_observation_and_bad_metadata_is_a_clear_error(tmp_path):
+    env = RacerEnv(EnvConfig(model_metadata=str(DATA / "discrete_stereo_lidar.json")))
+    obs, _ = env.reset(seed=0)
+    assert set(obs) == {"STEREO_CAMERAS", "DISCRETIZED_SECTOR_LIDAR"}
+    assert obs["STEREO_CAMERAS"].shape == (120, 160, 2)
+    assert obs["DISCRETIZED_SECTOR_LIDAR"].shape == (16 * 4,)  # its lidar_config
+    assert env.observation_space.contains(obs)
     bad = tmp_path / "model_metadata.json"
     bad.write_text("{not json")
     with pytest.raises(ConfigError, match="model_metadata.json"):
