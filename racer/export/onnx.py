@@ -4,9 +4,16 @@ The exported graph is the *deterministic* policy, with the environment's own obs
 input, so whoever runs it (`racer.export.runner.OnnxPolicy`, a car, another runtime) needs
 neither torch nor SB3 and does no preprocessing:
 
-- input ``observation``: (batch, 120, 160, 1) uint8, the camera frame exactly as `RacerEnv`
-  gives it (channel last, 0..255); the batch axis is dynamic. The graph moves the channel first
-  and divides by 255 as SB3's ``VecTransposeImage`` and ``preprocess_obs`` do.
+- camera-only models (a Box observation): one input ``observation``, (batch, 120, 160, 1) uint8
+  ((batch, 120, 160, 2) for stereo cameras), the camera frame exactly as `RacerEnv` gives it
+  (channel last, 0..255); the batch axis is dynamic. The graph moves the channel first and
+  divides by 255 as SB3's ``VecTransposeImage`` and ``preprocess_obs`` do.
+- camera-and-lidar models (a Dict observation, SB3's ``MultiInputPolicy``): one input per key of
+  the Dict, named after its sensor as the env names them, in the Dict's (sorted) key order, e.g.
+  ``FRONT_FACING_CAMERA`` (batch, 120, 160, 1) uint8 and ``SECTOR_LIDAR`` (batch, 8) float32.
+  The image is preprocessed as above; the lidar vector goes in as it is (SB3's
+  ``preprocess_obs`` only casts a Box to float). The metadata key ``observation_inputs`` lists
+  the input names, so a runner feeds the env's observation dict by name.
 - discrete action space: output ``action`` (batch,) int64, the argmax, and ``probabilities``
   (batch, n) float32, the softmax of the policy's logits.
 - continuous action space: output ``action`` (batch, 2) float32 [steering, speed] in [-1, 1], the
@@ -62,7 +69,8 @@ natively (lower ones go through onnx's version converter), run by onnxruntime >=
 FORMAT_VERSION = "1"
 """Version of racer's ONNX policy contract (input, outputs, metadata keys) in ``metadata_props``."""
 INPUT_NAME = "observation"
-"""Name of the graph's one input."""
+"""Name of the one input of a camera-only graph (Dict-observation graphs name theirs after the
+Dict's keys, the sensors)."""
 ACTION_OUTPUT = "action"
 """Name of the action output."""
 PROBABILITIES_OUTPUT = "probabilities"
@@ -142,7 +150,10 @@ class _DeterministicPolicy(nn.Module):
     def forward(self, observation: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """(B, H, W, C) uint8 -> (action,) or (action, probabilities); see the module doc."""
         obs = observation.permute(0, 3, 1, 2) if self.channel_first else observation
-        out = self.actions(obs)
+        return self._postprocess(self.actions(obs))
+
+    def _postprocess(self, out: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The raw logits (B, n) or actions (B, d) -> the graph's outputs."""
         if self.discrete:
             probabilities = torch.softmax(out, dim=1)
             # SB3's Categorical mode is the argmax of the probabilities, not of the logits.
@@ -151,6 +162,33 @@ class _DeterministicPolicy(nn.Module):
             # BasePolicy.unscale_action: [-1, 1] -> [low, high].
             return (self.low + 0.5 * (out + 1.0) * (self.high - self.low),)
         return (torch.clamp(out, self.low, self.high),)
+
+
+class _DictDeterministicPolicy(_DeterministicPolicy):
+    """`_DeterministicPolicy` for a Dict observation: one graph input per key, in key order.
+
+    Args:
+        policy: the SB3 policy (a ``MultiInputPolicy``).
+        actions: the module computing the policy's raw deterministic actions (or logits).
+        keys: the Dict's keys, the order of `forward`'s arguments.
+        transposed: the keys whose images the policy stores (C, H, W): their (H, W, C) inputs
+            are transposed.
+    """
+
+    def __init__(
+        self, policy: BasePolicy, actions: nn.Module, keys: list[str], transposed: set[str]
+    ) -> None:
+        super().__init__(policy, actions, channel_first=False)
+        self.keys = list(keys)
+        self.transposed = set(transposed)
+
+    def forward(self, *observation: torch.Tensor) -> tuple[torch.Tensor, ...]:  # type: ignore[override]
+        """One (B, H, W, C) uint8 or (B, D) float32 tensor per key -> the outputs, as above."""
+        obs = {
+            key: x.permute(0, 3, 1, 2) if key in self.transposed else x
+            for key, x in zip(self.keys, observation, strict=True)
+        }
+        return self._postprocess(self.actions(obs))
 
 
 def _policy_of(model: BaseAlgorithm | BasePolicy) -> BasePolicy:
@@ -175,27 +213,76 @@ def _deterministic_policy(policy: BasePolicy) -> _DeterministicPolicy:
             "and SAC (SACPolicy) policies."
         )
     space = policy.observation_space
+    if isinstance(space, spaces.Dict):
+        specs = _input_specs(policy)  # raises ExportError for unsupported sub-spaces
+        transposed = {k for k, s in space.spaces.items()
+                      if is_image_space(s) and is_image_space_channels_first(s)}  # fmt: skip
+        return _DictDeterministicPolicy(policy, actions, list(specs), transposed)
     if not (isinstance(space, spaces.Box) and is_image_space(space)):
         raise ExportError(
             f"Cannot export a policy observing {space}: racer's ONNX input is the camera image, "
-            "a uint8 Box of shape (H, W, C). Train on RacerEnv / RacerVecEnv observations."
+            "a uint8 Box of shape (H, W, C), or a Dict of such images and (D,) float vectors "
+            "(the lidar). Train on RacerEnv / RacerVecEnv observations."
         )
     return _DeterministicPolicy(policy, actions, is_image_space_channels_first(space))
 
 
+def _input_specs(policy: BasePolicy) -> dict[str, tuple[tuple[int, ...], str]]:
+    """The graph's inputs: name -> (shape of one env observation, numpy dtype name).
+
+    A Box policy has the one input `INPUT_NAME`, (H, W, C) uint8. A Dict policy has one input per
+    key: an image as (H, W, C) uint8, a vector as (D,) float32.
+
+    Raises:
+        ExportError: a Dict sub-space is neither an image nor a 1-D float Box.
+    """
+    space = policy.observation_space
+    if not isinstance(space, spaces.Dict):
+        return {INPUT_NAME: (observation_shape(policy), "uint8")}
+    specs: dict[str, tuple[tuple[int, ...], str]] = {}
+    for key, sub in space.spaces.items():
+        if isinstance(sub, spaces.Box) and is_image_space(sub):
+            specs[key] = (_image_shape(sub), "uint8")
+        elif (
+            isinstance(sub, spaces.Box)
+            and len(sub.shape) == 1
+            and np.issubdtype(sub.dtype, np.floating)
+        ):
+            specs[key] = ((int(sub.shape[0]),), "float32")
+        else:
+            raise ExportError(
+                f"Cannot export a policy observing {key!r}: {sub}. racer exports Dict "
+                "observations of camera images (uint8 (H, W, C)) and (D,) float vectors (lidar)."
+            )
+    if not any(dtype == "uint8" for _, dtype in specs.values()):
+        raise ExportError(f"Cannot export a policy observing {space}: it has no camera image.")
+    return specs
+
+
+def _image_shape(space: spaces.Space) -> tuple[int, int, int]:
+    """(H, W, C) of an image space as the env gives it, undoing SB3's channel-first move."""
+    shape = tuple(int(n) for n in space.shape)
+    if is_image_space_channels_first(space):
+        return shape[1], shape[2], shape[0]
+    return shape  # type: ignore[return-value]
+
+
 def observation_shape(policy: BasePolicy) -> tuple[int, int, int]:
-    """The (H, W, C) observation the env gives for ``policy``, undoing SB3's channel-first move.
+    """The (H, W, C) image the env gives for ``policy``, undoing SB3's channel-first move.
 
     Args:
-        policy: an SB3 policy over camera images.
+        policy: an SB3 policy over camera images, or over a Dict with one (its camera's image).
 
     Returns:
         (H, W, C), e.g. (120, 160, 1) for DeepRacer's grayscale camera.
     """
-    shape = tuple(int(n) for n in policy.observation_space.shape)
-    if is_image_space_channels_first(policy.observation_space):
-        return shape[1], shape[2], shape[0]
-    return shape  # type: ignore[return-value]
+    space = policy.observation_space
+    if isinstance(space, spaces.Dict):
+        images = [s for s in space.spaces.values() if is_image_space(s)]
+        if len(images) != 1:
+            raise ExportError(f"Expected one camera image in the observation, got {space}.")
+        space = images[0]
+    return _image_shape(space)
 
 
 # --------------------------------------------------------------------------- metadata
@@ -212,7 +299,11 @@ def metadata_for(
             and speed [m/s] of each action travel with the model.
 
     Returns:
-        The metadata, keyed as documented in the module docstring of `racer.export.runner`.
+        The metadata, keyed as documented in the module docstring of `racer.export.runner`. For
+        a Dict observation, ``observation_shape`` and ``observation_dtype`` describe the camera
+        image, and ``observation_inputs`` (JSON list of the graph's input names, the sensors),
+        ``observation_shapes`` and ``observation_dtypes`` (JSON objects keyed by input name)
+        describe every input; ``sensor`` lists the inputs.
     """
     gym_space = policy.action_space
     discrete = isinstance(gym_space, spaces.Discrete)
@@ -240,6 +331,15 @@ def metadata_for(
         "sensor": json.dumps(["FRONT_FACING_CAMERA"]),
         "deterministic": "true",
     }
+    if isinstance(policy.observation_space, spaces.Dict):
+        specs = _input_specs(policy)
+        meta["observation_inputs"] = json.dumps(list(specs))
+        meta["observation_shapes"] = json.dumps({k: list(s) for k, (s, _) in specs.items()})
+        meta["observation_dtypes"] = json.dumps({k: d for k, (_, d) in specs.items()})
+        meta["observation_preprocessing"] = (
+            f"images: {meta['observation_preprocessing']}; vectors (lidar): none, as given"
+        )
+        meta["sensor"] = json.dumps(list(specs))
     if discrete:
         meta["action_count"] = str(int(gym_space.n))
     if action_space is not None:
@@ -313,10 +413,17 @@ def export_onnx(
 
 def _trace(policy: BasePolicy, graph: _DeterministicPolicy, opset: int) -> Any:
     """Trace ``graph`` with torch's ``torch.export`` ONNX exporter and return the ModelProto."""
-    height, width, channels = observation_shape(policy)
+    specs = _input_specs(policy)
     # A batch of 2, not 1: torch.export specialises sizes 0 and 1 instead of keeping them dynamic.
-    example = torch.zeros((2, height, width, channels), dtype=torch.uint8, device=policy.device)
+    examples = tuple(
+        torch.zeros((2, *shape), dtype=getattr(torch, dtype), device=policy.device)
+        for shape, dtype in specs.values()
+    )
     batch = torch.export.Dim("batch")
+    if isinstance(graph, _DictDeterministicPolicy):
+        dynamic_shapes: Any = {"observation": tuple({0: batch} for _ in specs)}
+    else:
+        dynamic_shapes = {"observation": {0: batch}}
     outputs = [ACTION_OUTPUT, PROBABILITIES_OUTPUT] if graph.discrete else [ACTION_OUTPUT]
     was_training = policy.training
     graph.eval()  # batch norm and dropout as in predict(); this includes the policy's modules
@@ -324,12 +431,12 @@ def _trace(policy: BasePolicy, graph: _DeterministicPolicy, opset: int) -> Any:
         with _quiet_exporter(), torch.no_grad():
             program = torch.onnx.export(
                 graph,
-                (example,),
-                input_names=[INPUT_NAME],
+                examples,
+                input_names=list(specs),
                 output_names=outputs,
                 opset_version=opset,
                 dynamo=True,
-                dynamic_shapes={"observation": {0: batch}},
+                dynamic_shapes=dynamic_shapes,
                 external_data=False,
                 verbose=False,
             )
@@ -349,7 +456,8 @@ def _quiet_exporter() -> Iterator[None]:
     """Silence the exporter's chatter that says nothing about the user's policy.
 
     torch logs one warning per torchvision operator it cannot register (torchvision is not a
-    racer dependency), and torch's pytree emits a FutureWarning about its own API.
+    racer dependency), torch's pytree emits a FutureWarning about its own API, and the exporter
+    warns that the inputs of a Dict observation share their batch axis.
     """
     logger = logging.getLogger("torch.onnx._internal.exporter._registration")
     level = logger.level
@@ -357,6 +465,8 @@ def _quiet_exporter() -> Iterator[None]:
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+            # A Dict observation's inputs share one batch axis, which torch names once.
+            warnings.filterwarnings("ignore", message="# The axis name: batch will not be used")
             yield
     finally:
         logger.setLevel(level)
@@ -381,7 +491,7 @@ def _write_atomically(data: bytes, path: Path) -> None:
 def check_export(
     model: BaseAlgorithm,
     path: str | os.PathLike[str],
-    observations: npt.NDArray[np.uint8],
+    observations: npt.NDArray[np.uint8] | dict[str, np.ndarray],
     *,
     atol: float = DEFAULT_ATOL,
 ) -> float:
@@ -395,7 +505,8 @@ def check_export(
         model: the SB3 model that was exported.
         path: the exported ``.onnx`` file.
         observations: (K, H, W, C) uint8 observations as the env gives them, e.g. recorded while
-            stepping the env; K >= 1.
+            stepping the env; K >= 1. For a camera-and-lidar model, the env's dict of them and
+            the (K, D) float32 lidar readings, keyed by sensor.
         atol: the largest absolute difference accepted.
 
     Returns:
@@ -407,10 +518,18 @@ def check_export(
     """
     from racer.export.runner import OnnxPolicy
 
-    if not (isinstance(observations, np.ndarray) and observations.ndim == 4 and len(observations)):
+    if isinstance(observations, dict):
+        ok = bool(observations) and all(
+            isinstance(v, np.ndarray) and v.ndim >= 2 and len(v) for v in observations.values()
+        )
+        got: Any = {k: getattr(v, "shape", type(v).__name__) for k, v in observations.items()}
+    else:
+        ok = isinstance(observations, np.ndarray) and observations.ndim == 4 and len(observations)
+        got = getattr(observations, "shape", type(observations).__name__)
+    if not ok:
         raise ExportError(
-            "check_export needs a (K, H, W, C) uint8 array of K >= 1 recorded observations, got "
-            f"{getattr(observations, 'shape', type(observations).__name__)}."
+            "check_export needs a (K, H, W, C) uint8 array of K >= 1 recorded observations (or, "
+            f"for a camera-and-lidar model, a dict of such arrays per sensor), got {got}."
         )
     policy = _policy_of(model)
     onnx_policy = OnnxPolicy(path)

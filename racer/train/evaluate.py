@@ -26,7 +26,10 @@ from racer.env.episode import STATUS_LABELS, Status
 
 
 class Policy(Protocol):
-    """A batched deterministic policy: (N, H, W, 1) uint8 observations to (N,) or (N, 2) actions."""
+    """A batched deterministic policy: observations to (N,) or (N, 2) actions.
+
+    Observations are (N, H, W, C) uint8 images, or a dict of them and the lidar's (N, D).
+    """
 
     def predict(self, observations: np.ndarray) -> np.ndarray:
         """Actions for a batch of observations."""

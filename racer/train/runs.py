@@ -17,7 +17,7 @@ import numpy as np
 from racer.config import from_dict
 from racer.env.config import EnvConfig
 from racer.env.core import RacerCore, load_metadata
-from racer.errors import ConfigError, ExportError
+from racer.errors import ConfigError
 from racer.logs.metrics import write_evaluation_metrics
 from racer.logs.recorder import EpisodeLog, SimtraceRecorder
 from racer.logs.run_folder import RunFolder, timestamp
@@ -174,8 +174,9 @@ def export_run(
 ) -> tuple[Path, float]:
     """``racer export``: the run's policy as ``model/policy.onnx``, checked in onnxruntime.
 
-    The check compares the ONNX model with the torch policy on camera frames the policy itself
-    sees while driving the run's track.
+    The check compares the ONNX model with the torch policy on the observations (camera frames,
+    and lidar readings for a camera-and-lidar model) the policy itself sees while driving the
+    run's track.
 
     Returns:
         The ONNX file and the largest difference between onnxruntime and torch outputs.
@@ -186,22 +187,23 @@ def export_run(
     run = loaded.run
     assert run is not None
     core = RacerCore(loaded.env, 1)
-    if core.lidar:
-        core.close()
-        raise ExportError(f"{run_dir} has a {core.lidar} model: racer exports camera-only models "
-                          "to ONNX so far; evaluate it from the run folder instead.")  # fmt: skip
     try:
-        frames = []
+        seen = []  # (1, H, W, C) uint8 frames, or dicts of them and (1, D) lidar readings
         core.reset_cars(np.array([0]), [np.random.default_rng(0)], restart=True)
         for _ in range(steps):
-            frames.append(core.obs[0].copy())
-            core.step(np.asarray(loaded.policy.predict(core.obs)))
+            obs = core.observation()
+            seen.append(obs)
+            core.step(np.asarray(loaded.policy.predict(obs)))
             if core.terminated[0] or core.truncated[0]:
-                core.reset_cars(np.array([0]), [np.random.default_rng(len(frames))])
+                core.reset_cars(np.array([0]), [np.random.default_rng(len(seen))])
         space = core.action_space
     finally:
         core.close()
+    if isinstance(seen[0], dict):
+        observations: Any = {k: np.concatenate([o[k] for o in seen]) for k in seen[0]}
+    else:
+        observations = np.concatenate(seen)
     target = run.model / "policy.onnx"
     export_onnx(loaded.model, target, action_space=space)
-    difference = check_export(loaded.model, target, np.stack(frames))
+    difference = check_export(loaded.model, target, observations)
     return target, difference

@@ -7,12 +7,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from racer.env.config import EnvConfig
 from racer.env.core import RacerCore
 from racer.env.vec_env import RacerVecEnv
-from racer.errors import ExportError
 from racer.track.obstacles import ObstacleConfig
 
 DATA = Path(__file__).resolve().parents[1] / "data/model_metadata"
@@ -48,7 +46,8 @@ def test_a_box_behind_and_left_lights_one_sector():
     assert gap < 1.0
 
 
-def test_a_camera_and_lidar_model_trains_but_does_not_export_yet(tmp_path):
+def test_a_camera_and_lidar_model_trains_exports_and_evaluates_from_onnx(tmp_path):
+    from racer.export.runner import OnnxPolicy
     from racer.train.config import TrainConfig
     from racer.train.runs import evaluate_and_log, export_run, load_policy
     from racer.train.trainer import train
@@ -63,5 +62,13 @@ def test_a_camera_and_lidar_model_trains_but_does_not_export_yet(tmp_path):
     assert type(loaded.model.policy.features_extractor).__name__ == "SensorFusion"
     result = evaluate_and_log(loaded, laps=1, resets=2).result
     assert result.steps > 0
-    with pytest.raises(ExportError, match="camera-only"):
-        export_run(tmp_path / "run")
+    path, difference = export_run(tmp_path / "run")
+    print(f"\ncamera + lidar export: max |onnx - torch| = {difference:.3g}")
+    assert path == tmp_path / "run" / "model" / "policy.onnx"
+    assert 0.0 <= difference < 1e-4
+    assert OnnxPolicy(path).input_shapes == {"FRONT_FACING_CAMERA": (120, 160, 1),
+                                             "SECTOR_LIDAR": (8,)}  # fmt: skip
+    from_onnx = load_policy(path)
+    assert isinstance(from_onnx.policy, OnnxPolicy) and from_onnx.model is None
+    run = evaluate_and_log(from_onnx, laps=1, resets=2)
+    assert run.result.steps > 0 and run.simtrace is not None and run.simtrace.exists()
