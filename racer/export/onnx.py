@@ -328,7 +328,8 @@ def metadata_for(
             if policy.normalize_images
             else "transpose to NCHW inside the graph, no scaling"
         ),
-        "sensor": json.dumps(["FRONT_FACING_CAMERA"]),
+        # a two-channel image is racer's STEREO_CAMERAS (SPEC 4.2)
+        "sensor": json.dumps(["STEREO_CAMERAS" if channels == 2 else "FRONT_FACING_CAMERA"]),
         "deterministic": "true",
     }
     if isinstance(policy.observation_space, spaces.Dict):

@@ -58,3 +58,8 @@ def test_a_stereo_model_trains_and_exports(tmp_path):
     train(config, tmp_path / "run")
     path, difference = export_run(tmp_path / "run", steps=30)
     assert path.exists() and difference < 1e-4
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert json.loads(props["sensor"]) == ["STEREO_CAMERAS"]
+    assert json.loads(props["observation_shape"]) == [120, 160, 2]
