@@ -100,6 +100,26 @@ def _layout(track: Track, boxes: Any) -> tuple[Any, Any]:
     return boxes, describe_obstacles(track, boxes)
 
 
+_CAR_AXIS = ("x", "y", "points", "speed", "heading", "distance_from_center")
+_DIRECTION_AXIS = ("s", "left_of_center", "order")
+
+
+def _stack_tables(parts: Sequence[ObjectTable]) -> ObjectTable:
+    """One table of every car's objects, car-major (see `object_params_per_car`)."""
+    fields = {name: np.concatenate([getattr(p, name) for p in parts]) for name in _CAR_AXIS}
+    fields.update({name: np.concatenate([getattr(p, name) for p in parts], axis=1)
+                   for name in _DIRECTION_AXIS})  # fmt: skip
+    return ObjectTable(**fields)
+
+
+def _write_rows(table: ObjectTable, rows: slice, part: ObjectTable) -> None:
+    """Replace one car's objects (``rows`` of a stacked table) with ``part``."""
+    for name in _CAR_AXIS:
+        getattr(table, name)[rows] = getattr(part, name)
+    for name in _DIRECTION_AXIS:
+        getattr(table, name)[:, rows] = getattr(part, name)
+
+
 def ground_texture(geometry: TrackGeometry) -> GroundTexture:
     """The track's camera texture, rendered once per track geometry and cached."""
     texture = _textures.get(geometry)
@@ -298,6 +318,7 @@ class RacerCore:
         self.box_yaw = np.zeros((n, k))
         self.layouts: list[Any] = [None] * n  # per car: (Obstacles, ObjectTable)
         self._table: ObjectTable | None = None  # every car's objects, see `_objects_table`
+        self._parts: list[ObjectTable | None] = [None] * n  # each car's random boxes, described
         self.bots = BotState(n, self.bot_config.count)
         self._bot_rngs: list[np.random.Generator] = [np.random.default_rng(0)] * n
         self.crashed = np.zeros(n, bool)
@@ -460,10 +481,17 @@ class RacerCore:
             layout = _layout(self.tracks[rev], place_obstacles(self.tracks[rev], self.obstacles,
                                                                rng))  # fmt: skip
         self.layouts[i] = layout
-        self._table = None
         boxes = layout[0]
         m = self.num_boxes
         self.box_x[i, :m], self.box_y[i, :m], self.box_yaw[i, :m] = boxes.x, boxes.y, boxes.yaw
+        if self.obstacles.randomize and not self.bot_config.count:
+            # Only this car's rows of the all-cars table change: describe its boxes alone.
+            part = describe_obstacles(self.tracks[0], boxes)
+            self._parts[i] = part
+            if self._table is not None:
+                _write_rows(self._table, slice(i * m, (i + 1) * m), part)
+        else:
+            self._table = None
 
     def _copy_bots(self, rows: np.ndarray | slice) -> None:
         """Copy the bots' poses into the object arrays, after the boxes."""
@@ -509,6 +537,9 @@ class RacerCore:
         Kept until a car gets new boxes or the bots move (`_table` is reset to None then).
         """
         if self._table is not None:
+            return self._table
+        if not self.bot_config.count:  # randomized boxes: their per-car tables, stacked
+            self._table = _stack_tables(self._parts)  # type: ignore[arg-type]
             return self._table
         n, k = self.n, self.num_objects
         speed = self.bot_config.speed if self.bot_config.count else 0.0  # SPEC 1.2

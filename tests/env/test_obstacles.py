@@ -178,11 +178,17 @@ def test_randomized_boxes_give_the_same_object_keys_as_one_car_at_a_time():
     batch.reset_cars(np.arange(3), [np.random.default_rng(s) for s in (4, 5, 6)], restart=True)
     for _ in range(3):
         batch.step(np.zeros(3, np.int64))
+    # car 1 starts a new episode with new boxes: only its rows of the all-cars table change
+    batch.reset_cars(np.array([1]), [np.random.default_rng(9)])
+    batch.step(np.zeros(3, np.int64))
     for i, seed in enumerate((4, 5, 6)):
         alone = RacerCore(config, 1, reward_function=lambda p: 1.0)
         alone.reset_cars(np.array([0]), [np.random.default_rng(seed)], restart=True)
         for _ in range(3):
             alone.step(np.zeros(1, np.int64))
+        if i == 1:
+            alone.reset_cars(np.array([0]), [np.random.default_rng(9)])
+        alone.step(np.zeros(1, np.int64))
         mine, theirs = batch.infos[i]["params"], alone.infos[0]["params"]
         for key in ("closest_objects", "objects_location", "objects_left_of_center",
                     "objects_speed", "objects_heading", "objects_distance",
