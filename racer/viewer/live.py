@@ -34,20 +34,32 @@ IDLE_SECONDS = 0.5
 class LiveFeed:
     """The shared record of one car: written by training, read by the window.
 
+    The block holds the header (`FIELDS`), then the car's objects (boxes and bot cars) as (K, 6)
+    float64 rows of x, y [m], yaw [rad], drawn length and width [m] and kind (0 box, 1 bot),
+    then the camera frame.
+
     Args:
         frame_shape: (H, W, C) of the camera frame.
         name: attach to this existing shared memory block; None creates a new one.
+        num_objects: K, the objects each car has (0 in a time trial).
     """
 
-    def __init__(self, frame_shape: tuple[int, int, int], name: str | None = None) -> None:
+    def __init__(self, frame_shape: tuple[int, int, int], name: str | None = None,
+                 num_objects: int = 0) -> None:  # fmt: skip
         self.frame_shape = tuple(int(v) for v in frame_shape)
-        size = _HEADER_BYTES + int(np.prod(self.frame_shape))
+        self.num_objects = int(num_objects)
+        objects_bytes = 8 * 6 * self.num_objects
+        size = _HEADER_BYTES + objects_bytes + int(np.prod(self.frame_shape))
         self.owner = name is None
         self.memory = shared_memory.SharedMemory(name=name, create=self.owner, size=size)
         self.header = np.ndarray((len(FIELDS),), np.float64, self.memory.buf, 0)
-        self.frame = np.ndarray(self.frame_shape, np.uint8, self.memory.buf, _HEADER_BYTES)
+        self.objects = np.ndarray((self.num_objects, 6), np.float64, self.memory.buf,
+                                  _HEADER_BYTES)  # fmt: skip
+        self.frame = np.ndarray(self.frame_shape, np.uint8, self.memory.buf,
+                                _HEADER_BYTES + objects_bytes)  # fmt: skip
         if self.owner:
             self.header[:] = 0.0
+            self.objects[:] = 0.0
 
     @property
     def name(self) -> str:
@@ -70,10 +82,16 @@ class LiveFeed:
         h[12] = core.status[car]
         h[13] = core.sim_time[car]
         self.frame[...] = core.obs[car]
+        if self.num_objects:
+            o = self.objects
+            o[:, 0], o[:, 1], o[:, 2] = core.box_x[car], core.box_y[car], core.box_yaw[car]
+            o[:, 3] = core._box_size["length"]
+            o[:, 4] = core._box_size["width"]
+            o[:, 5] = np.arange(self.num_objects) >= core.num_boxes
         h[0] += 1.0  # even: complete
 
-    def read(self) -> tuple[dict[str, float], np.ndarray] | None:
-        """The latest complete copy (numbers, frame), or None when none is complete yet."""
+    def read(self) -> tuple[dict[str, float], np.ndarray, np.ndarray] | None:
+        """The latest complete copy (numbers, frame, objects), or None before the first."""
         for _ in range(100):
             seq = float(self.header[0])
             if seq == 0.0 or seq % 2.0:
@@ -81,13 +99,14 @@ class LiveFeed:
                 continue
             values = self.header.copy()
             frame = self.frame.copy()
+            objects = self.objects.copy()
             if float(self.header[0]) == seq:
-                return {name: float(values[i]) for name, i in _SLOT.items()}, frame
+                return {name: float(values[i]) for name, i in _SLOT.items()}, frame, objects
         return None
 
     def close(self) -> None:
         """Detach; the creator also frees the block."""
-        self.header = self.frame = None  # type: ignore[assignment] # release buffer views
+        self.header = self.frame = self.objects = None  # type: ignore[assignment] # release views
         self.memory.close()
         if self.owner:
             with contextlib.suppress(FileNotFoundError):
@@ -138,20 +157,20 @@ class LiveView:
     def __call__(self, core: Any) -> None:
         """Publish the followed car's state after a step of ``core`` (a RacerCore)."""
         if self.feed is None:
-            self._start(core.obs.shape[1:])
+            self._start(core.obs.shape[1:], core.num_objects)
         self.feed.write(core, self.car)
         self._calls += 1
         if self._calls % 256 == 0 and not self.failed:
             self._poll()
 
-    def _start(self, frame_shape: tuple[int, ...]) -> None:
-        self.feed = LiveFeed(tuple(frame_shape))  # type: ignore[arg-type]
+    def _start(self, frame_shape: tuple[int, ...], num_objects: int) -> None:
+        self.feed = LiveFeed(tuple(frame_shape), num_objects=num_objects)  # type: ignore[arg-type]
         context = mp.get_context("spawn")  # no fork of training's threads
         self._conn, child = context.Pipe(duplex=False)
         self.process = context.Process(
             target=_window_main, name="racer-live-view", daemon=True,
-            args=(self.feed.name, self.feed.frame_shape, self.track, self.reverse, self.fps,
-                  self.size, self.snapshot, child),
+            args=(self.feed.name, self.feed.frame_shape, num_objects, self.track, self.reverse,
+                  self.fps, self.size, self.snapshot, child),
         )  # fmt: skip
         self.process.start()
         child.close()
@@ -187,15 +206,16 @@ class LiveView:
         self.feed = None
 
 
-def _window_main(feed_name: str, frame_shape: tuple[int, int, int], track: str, reverse: bool,
-                 fps: float, size: tuple[int, int], snapshot: str, conn: Any) -> None:  # fmt: skip
+def _window_main(feed_name: str, frame_shape: tuple[int, int, int], num_objects: int, track: str,
+                 reverse: bool, fps: float, size: tuple[int, int], snapshot: str,
+                 conn: Any) -> None:  # fmt: skip
     """The window process: draw the latest record at ``fps`` until training or the user ends."""
     import os
 
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     import pygame
 
-    feed = LiveFeed(frame_shape, name=feed_name)
+    feed = LiveFeed(frame_shape, name=feed_name, num_objects=num_objects)
     try:
         pygame.display.init()
         pygame.font.init()
@@ -252,11 +272,25 @@ class LiveWindow:
         self._seq = 0.0
         self._seen = time.monotonic()
 
-    def draw(self, record: dict[str, float], frame: np.ndarray) -> Any:
-        """The picture of one record (see `FIELDS`) and its (H, W, C) camera frame."""
+    def draw(self, record: dict[str, float], frame: np.ndarray,
+             objects: np.ndarray | None = None) -> Any:  # fmt: skip
+        """The picture of one record (see `FIELDS`).
+
+        Args:
+            record: the numbers.
+            frame: (H, W, C) uint8 camera frame.
+            objects: (K, 6) the car's boxes and bots (see `LiveFeed`), or None.
+        """
         import pygame
 
-        from racer.viewer.render import CAR_COLOUR, colour_ramp, draw_camera, draw_text_panel
+        from racer.viewer.render import (
+            BOT_COLOUR,
+            BOX_COLOUR,
+            CAR_COLOUR,
+            colour_ramp,
+            draw_camera,
+            draw_text_panel,
+        )
 
         now = time.monotonic()
         if record["seq"] != self._seq:
@@ -274,6 +308,9 @@ class LiveWindow:
             for i in range(1, len(points)):
                 pygame.draw.line(picture, tuple(int(c) for c in colours[i]), screen[i - 1],
                                  screen[i], width)  # fmt: skip
+        for x, y, yaw, length, width, kind in objects if objects is not None else ():
+            corners = self.view.footprint(x, y, yaw, length, width)
+            pygame.draw.polygon(picture, BOT_COLOUR if kind else BOX_COLOUR, corners)
         car = self.view.footprint(record["x"], record["y"], record["yaw"])
         pygame.draw.polygon(picture, CAR_COLOUR, car)
         h, w = frame.shape[:2]

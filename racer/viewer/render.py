@@ -25,6 +25,7 @@ MODEL_POINT_AHEAD = 0.14
 COLOUR_MODES = ("reward", "speed", "action")
 CAR_COLOUR = (230, 30, 30)
 BOX_COLOUR = (123, 97, 79)  # the simapp's box_obstacle brown
+BOT_COLOUR = (70, 50, 140)  # bot cars
 BACKGROUND = (46, 110, 52)
 ROAD = (90, 90, 96)
 BORDER = (235, 235, 235)
@@ -108,17 +109,21 @@ class TrackView:
         x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
         return np.column_stack([self.offset[0] + self.scale * x, self.offset[1] - self.scale * y])
 
-    def footprint(self, x: float, y: float, yaw: float) -> np.ndarray:
-        """Screen corners (4, 2) of the car's footprint.
+    def footprint(self, x: float, y: float, yaw: float, length: float | None = None,
+                  width: float | None = None) -> np.ndarray:  # fmt: skip
+        """Screen corners (4, 2) of the car's footprint (or another rectangle's).
 
         Args:
             x: [m] body centre, east.
             y: [m] body centre, north.
             yaw: [rad] heading.
+            length: [m] along the heading; the car's by default.
+            width: [m] across it; the car's by default.
         """
         params = CarParams()
         c, s = math.cos(yaw), math.sin(yaw)
-        half_l, half_w = 0.5 * params.length, 0.5 * params.width
+        half_l = 0.5 * (params.length if length is None else length)
+        half_w = 0.5 * (params.width if width is None else width)
         local = np.array([(half_l, half_w), (half_l, -half_w), (-half_l, -half_w),
                           (-half_l, half_w)])  # fmt: skip
         return self.to_screen(x + c * local[:, 0] - s * local[:, 1],

@@ -53,12 +53,12 @@ def test_the_feed_round_trips_a_car(env):
         assert feed.read() is None  # nothing written yet
         feed.write(env.core, 1)
         other = LiveFeed(feed.frame_shape, name=feed.name)  # as the window process attaches
-        record, frame = other.read()
+        record, frame, objects = other.read()
         other.close()
         assert record["x"] == env.core.car.x[1] and record["yaw"] == env.core.car.yaw[1]
         assert record["steps"] == 5 and record["reward"] == env.core.rewards[1]
         assert np.array_equal(frame, env.core.obs[1])
-        assert record["seq"] == 2.0
+        assert record["seq"] == 2.0 and objects.shape == (0, 6)
     finally:
         feed.close()
 
@@ -129,3 +129,31 @@ def test_training_calls_the_watch_after_every_step(tmp_path):
         live.close()
     assert len(seen) == result.state.timesteps // FAST.num_envs == 2 * 96
     assert not live.failed
+
+
+def test_the_window_draws_the_followed_cars_boxes_and_bots(tmp_path):
+    from racer.track.bots import BotConfig
+    from racer.track.obstacles import ObstacleConfig
+    from racer.viewer.render import BOT_COLOUR, BOX_COLOUR
+
+    config = EnvConfig(obstacles=ObstacleConfig(count=2), bots=BotConfig(count=2))
+    env = RacerVecEnv(config, 2, seed=3)
+    env.reset()
+    snapshot = tmp_path / "live.png"
+    live = LiveView("oval", size=SIZE, fps=50, snapshot=snapshot)
+    try:
+        drive(env, 3, live)
+        before = live.drawn()
+        assert wait_for(lambda: live.drawn() >= before + 2)
+        # the record holds car 0's objects: 2 boxes then 2 bots
+        _, _, objects = live.feed.read()
+        np.testing.assert_array_equal(objects[:, 0], env.core.box_x[0])
+        assert objects[:, 5].tolist() == [0.0, 0.0, 1.0, 1.0]
+    finally:
+        live.close()
+        env.close()
+    picture = np.asarray(Image.open(snapshot).convert("RGB"))
+    view = TrackView(load_track("oval"), SIZE)
+    for k, colour in ((0, BOX_COLOUR), (2, BOT_COLOUR)):
+        centre = view.to_screen(objects[k, 0], objects[k, 1])[0].round().astype(int)
+        assert tuple(picture[centre[1], centre[0]]) == colour
