@@ -238,7 +238,8 @@ class RacerCore:
         # 0.1 m larger each way (SPEC 1.3 item 12). A bot car's rectangle is its footprint.
         self.box_renderers = [BoxRenderer(mount) for mount in mounts] if self.num_objects else []
         self.boxes = self.box_renderers[0] if self.box_renderers else None
-        self._box_size: dict[str, Any] = {"length": self.obstacles.length - BOX_BUFFER,
+        # What the cameras draw of each object: length, width (and height, shade with bots) [m].
+        self.object_sizes: dict[str, Any] = {"length": self.obstacles.length - BOX_BUFFER,
                                           "width": self.obstacles.width - BOX_BUFFER}  # fmt: skip
         self._hit_size: tuple[Any, Any] = (self.obstacles.length, self.obstacles.width)
         self._object_z: Any = np.full(self.num_boxes, OBSTACLE_Z)
@@ -250,7 +251,7 @@ class RacerCore:
                 return np.concatenate([np.full((m, *np.shape(box)), box),
                                        np.full((b, *np.shape(bot)), bot)])  # fmt: skip
 
-            self._box_size = {
+            self.object_sizes = {
                 "length": per_object(self.obstacles.length - BOX_BUFFER, BOT_LENGTH),
                 "width": per_object(self.obstacles.width - BOX_BUFFER, BOT_WIDTH),
                 "height": per_object(style.height, BOT_HEIGHT),
@@ -404,7 +405,7 @@ class RacerCore:
                 frames = np.empty((len(x), *camera.shape), np.uint8)
             camera.render(x, y, yaw, frames)
             if self.box_renderers:
-                self.box_renderers[c].render(frames, x, y, yaw, *boxes, **self._box_size)
+                self.box_renderers[c].render(frames, x, y, yaw, *boxes, **self.object_sizes)
             if not single:
                 out[..., c] = frames[..., 0]
         return out

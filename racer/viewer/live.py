@@ -85,8 +85,8 @@ class LiveFeed:
         if self.num_objects:
             o = self.objects
             o[:, 0], o[:, 1], o[:, 2] = core.box_x[car], core.box_y[car], core.box_yaw[car]
-            o[:, 3] = core._box_size["length"]
-            o[:, 4] = core._box_size["width"]
+            o[:, 3] = core.object_sizes["length"]
+            o[:, 4] = core.object_sizes["width"]
             o[:, 5] = np.arange(self.num_objects) >= core.num_boxes
         h[0] += 1.0  # even: complete
 
