@@ -151,24 +151,25 @@ def main() -> None:
         print(f"RacerVecEnv N={n:<3d}      {plain[n]:9,.0f} steps/s")
     breakdown(config, max(sizes))
     for randomize in (False, True) if args.obstacles else ():
-        boxes = replace(config, obstacles=ObstacleConfig(count=args.obstacles,
-                                                         randomize=randomize))  # fmt: skip
         where = "randomized per episode" if randomize else "fixed, DeepRacer's default"
-        print(f"\nobject avoidance, {args.obstacles} boxes ({where}):")
-        for n in sizes:
-            rate = vec_env(boxes, n, args.seconds)
-            print(f"RacerVecEnv N={n:<3d}      {rate:9,.0f} steps/s "
-                  f"({100.0 * rate / plain[n]:.0f} % of the time trial)")
-        breakdown(boxes, max(sizes))
+        boxes = ObstacleConfig(count=args.obstacles, randomize=randomize)
+        compare(f"object avoidance, {args.obstacles} boxes ({where})",
+                replace(config, obstacles=boxes), sizes, args.seconds, plain)  # fmt: skip
     if args.bots:
-        bots = replace(config, bots=BotConfig(count=args.bots, randomize=True, lane_change=True))
-        print(f"\nhead-to-bot, {args.bots} bot cars per car (randomized, lane changes):")
-        for n in sizes:
-            rate = vec_env(bots, n, args.seconds)
-            print(f"RacerVecEnv N={n:<3d}      {rate:9,.0f} steps/s "
-                  f"({100.0 * rate / plain[n]:.0f} % of the time trial)")
-        breakdown(bots, max(sizes))
+        bots = BotConfig(count=args.bots, randomize=True, lane_change=True)
+        compare(f"head-to-bot, {args.bots} bot cars per car (randomized, lane changes)",
+                replace(config, bots=bots), sizes, args.seconds, plain)  # fmt: skip
 
+
+def compare(title: str, config: EnvConfig, sizes: list[int], seconds: float,
+            plain: dict[int, float]) -> None:  # fmt: skip
+    """Steps/s of a race type at each size, as a share of the time trial's, and its breakdown."""
+    print(f"\n{title}:")
+    for n in sizes:
+        rate = vec_env(config, n, seconds)
+        print(f"RacerVecEnv N={n:<3d}      {rate:9,.0f} steps/s "
+              f"({100.0 * rate / plain[n]:.0f} % of the time trial)")
+    breakdown(config, max(sizes))
 
 if __name__ == "__main__":
     main()

@@ -260,9 +260,18 @@ class RacerCore:
             self._hit_size = (per_object(self.obstacles.length, BOT_LENGTH),
                               per_object(self.obstacles.width, BOT_WIDTH))  # fmt: skip
             self._object_z = per_object(OBSTACLE_Z, BOT_CAR_Z)
+            # Per object of every car, car-major, for `_objects_table`: sizes, heights and the
+            # speed every object reports when bots exist (SPEC 1.2).
+            self._bot_table_constants = (
+                np.tile(self._hit_size[0], num_cars), np.tile(self._hit_size[1], num_cars),
+                np.tile(self._object_z, num_cars),
+                np.full(num_cars * self.num_objects, self.bot_config.speed),
+            )  # fmt: skip
         # A lidar (SPEC 4.3): an extra observation, seen through the same objects.
         self.lidar = self.metadata.lidar
         self.lidar_spec = LidarSpec()
+        self._lidar_heights = np.where(np.arange(self.num_objects) < self.num_boxes,
+                                       BoxStyle().height, self.lidar_spec.mount_height)  # fmt: skip
         self._lidar_rng: np.random.Generator | None = None
         lidar_size = {"LIDAR": self.lidar_spec.samples, "SECTOR_LIDAR": SECTORS}
         if self.lidar == "DISCRETIZED_SECTOR_LIDAR":
@@ -419,10 +428,8 @@ class RacerCore:
         car = self.car
         sel = slice(None) if index is None else index
         length, width = self._hit_size
-        height = np.where(np.arange(self.num_objects) < self.num_boxes, BoxStyle().height,
-                          self.lidar_spec.mount_height)  # fmt: skip
         ranges = scan(self.lidar_spec, car.x[sel], car.y[sel], car.yaw[sel], self.box_x[sel],
-                      self.box_y[sel], self.box_yaw[sel], length, width, height,
+                      self.box_y[sel], self.box_yaw[sel], length, width, self._lidar_heights,
                       self._lidar_rng)  # fmt: skip
         if self.lidar == "LIDAR":
             return lidar_observation(ranges)
@@ -542,16 +549,12 @@ class RacerCore:
         if not self.bot_config.count:  # randomized boxes: their per-car tables, stacked
             self._table = _stack_tables(self._parts)  # type: ignore[arg-type]
             return self._table
-        n, k = self.n, self.num_objects
-        speed = self.bot_config.speed if self.bot_config.count else 0.0  # SPEC 1.2
+        length, width, z, speed = self._bot_table_constants
         heading = self.box_yaw.copy()
         heading[:, : self.num_boxes] = 0.0
         self._table = describe_objects(
-            self.tracks[0], self.box_x.ravel(), self.box_y.ravel(), self.box_yaw.ravel(),
-            np.tile(np.broadcast_to(self._hit_size[0], (k,)), n),
-            np.tile(np.broadcast_to(self._hit_size[1], (k,)), n),
-            z=np.tile(self._object_z, n), speed=np.full(n * k, speed),
-            heading=heading.ravel(),
+            self.tracks[0], self.box_x.ravel(), self.box_y.ravel(), self.box_yaw.ravel(), length,
+            width, z=z, speed=speed, heading=heading.ravel(),
         )  # fmt: skip
         return self._table
 

@@ -12,6 +12,7 @@ from racer.config import from_dict
 from racer.errors import LogError, RacerError
 from racer.logs.simtrace import Simtrace, find_simtraces, iteration_of, read_simtrace
 from racer.track import Track
+from racer.track.bots import BotConfig
 from racer.track.obstacles import ObstacleConfig, Obstacles, place_obstacles
 
 #: Episode statuses that end an episode with the car off the road (SPEC 5.1), and the
@@ -123,9 +124,9 @@ def logged_obstacles(run_or_csv: str | Path, track: Track) -> tuple[Obstacles | 
         data = tomllib.loads(config_file.read_text())
         env = data.get("env", {})
         config = from_dict(ObstacleConfig, env.get("obstacles", {}), str(config_file))
+        bots = from_dict(BotConfig, env.get("bots", {}), str(config_file)).count
     except (OSError, tomllib.TOMLDecodeError, RacerError) as exc:
         return None, f"cannot read the obstacles of {config_file}: {exc}"
-    bots = env.get("bots", {}).get("count", 0) if isinstance(env.get("bots"), dict) else 0
     bot_note = (f"the run's {bots} bot cars move and are not logged, so the replay does not show "
                 "them" if bots else "")  # fmt: skip
     if not config.num_obstacles:
