@@ -28,11 +28,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
 from racer.reward.params import new_object_defaults
-from racer.track import Track, TrackQuery
+from racer.track import Track
 from racer.track.obstacles import Obstacles
 
 #: Height [m] of a box obstacle's pose, where DeepRacer tests it against the frustum (OBSTACLE_Z).
@@ -103,15 +104,22 @@ class ObjectTable:
         return int(self.x.shape[0])
 
 
+@numba.njit(cache=True)
 def _inside_even_odd(poly: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
     """Crossing-number point-in-polygon test, (M,) bool; ``poly`` is (V, 2), closed or not."""
-    a = poly
-    b = np.roll(poly, -1, axis=0)
-    ay, by = a[None, :, 1], b[None, :, 1]
-    straddle = (ay > py[:, None]) != (by > py[:, None])
-    dy = np.where(by != ay, by - ay, 1.0)
-    cross_x = a[None, :, 0] + (py[:, None] - ay) * (b[None, :, 0] - a[None, :, 0]) / dy
-    return np.count_nonzero(straddle & (px[:, None] < cross_x), axis=1) % 2 == 1
+    v = poly.shape[0]
+    out = np.zeros(px.shape[0], np.bool_)
+    for i in range(px.shape[0]):
+        inside = False
+        for k in range(v):
+            ax, ay = poly[k, 0], poly[k, 1]
+            bx, by = poly[(k + 1) % v, 0], poly[(k + 1) % v, 1]
+            if (ay > py[i]) != (by > py[i]):
+                dy = by - ay if by != ay else 1.0
+                if px[i] < ax + (py[i] - ay) * (bx - ax) / dy:
+                    inside = not inside
+        out[i] = inside
+    return out
 
 
 def _in_inner_region(track: Track, px: np.ndarray, py: np.ndarray) -> np.ndarray:
@@ -160,12 +168,7 @@ def describe_objects(
     points[:] = np.broadcast_to(np.asarray(z, dtype=np.float64), (m,))[:, None, None]
     _corners(x, y, yaw, length, width, points[:, :4, :2])
     points[:, 4, 0], points[:, 4, 1] = x, y
-    query = TrackQuery(m)
-    query.model_x[:], query.model_y[:] = x, y
-    s = np.empty((2, m))
-    for direction in (0, 1):
-        track.locate(query, reverse=np.full(m, bool(direction)))
-        s[direction] = query.s
+    s, distance = track.project(x, y)
     inner = _in_inner_region(track, x, y)
     file_ccw = track.geometry.file_ccw
     # is_ccw = file orientation XOR reverse; the flag is (inside inner region) XOR (not is_ccw).
@@ -175,7 +178,7 @@ def describe_objects(
         x=x.copy(), y=y.copy(), points=points,
         speed=zeros.copy() if speed is None else np.asarray(speed, dtype=np.float64).copy(),
         heading=zeros.copy() if heading is None else np.asarray(heading, dtype=np.float64).copy(),
-        s=s, left_of_center=left, distance_from_center=query.distance_from_center.copy(),
+        s=s, left_of_center=left, distance_from_center=distance,
         order=np.argsort(s, axis=1, kind="stable"),
     )  # fmt: skip
 

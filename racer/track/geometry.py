@@ -272,6 +272,29 @@ class Track:
         np.all(query.wheel_on_track, axis=1, out=query.all_wheels_on_track)
         np.any(query.wheel_on_track, axis=1, out=query.any_wheel_on_track)
 
+    def project(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Centre-line projections of M points, in both driving directions.
+
+        The same numbers as `locate`'s ``s`` and ``distance_from_center`` (one shared kernel),
+        without its width, side, waypoint and wheel questions: what the object keys need.
+
+        Args:
+            x: (M,) float64 [m] points.
+            y: (M,) float64 [m].
+
+        Returns:
+            s: (2, M) float64 [m] projection from waypoint 0, row 0 in the file's direction and
+                row 1 reversed; distance: (M,) float64 [m] to the centre line.
+        """
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        s = np.empty((2, x.shape[0]))
+        distance = np.empty(x.shape[0])
+        g = self.geometry
+        _project(x, y, g.centre_index._args(), g.seg_s0, g.seg_len, g.length, g.closed, s,
+                 distance)  # fmt: skip
+        return s, distance
+
 
 class TrackQuery:
     """Preallocated structure-of-arrays buffer for `Track.locate`, N cars.
@@ -333,28 +356,48 @@ def _bisect_right(table, value):
 
 
 @numba.njit(cache=True)
+def _project_one(px, py, reverse, cidx, seg_s0, seg_len, length, closed):
+    """Centre-line projection of one point.
+
+    Returns (s [m] in the driving direction, squared distance [m^2], foot x [m], foot y [m]).
+    """
+    j, t, d2 = _nearest_one(px, py, *cidx)
+    # A point on a vertex must project exactly onto it (t = 1 - 1 ulp would bracket it one
+    # waypoint too early, SPEC 1.3 item 6).
+    if t > 1.0 - 1e-12:
+        t = 1.0
+    elif t < 1e-12:
+        t = 0.0
+    fx = cidx[0][j] + t * cidx[2][j]
+    fy = cidx[1][j] + t * cidx[3][j]
+    s = seg_s0[j] + t * seg_len[j]
+    if reverse:
+        s = length - s
+        if closed and s >= length:
+            s -= length
+    return s, d2, fx, fy
+
+
+@numba.njit(cache=True)
+def _project(px, py, cidx, seg_s0, seg_len, length, closed, out_s, out_dist):
+    for i in range(px.shape[0]):
+        for r in range(2):
+            s, d2, _, _ = _project_one(px[i], py[i], r == 1, cidx, seg_s0, seg_len, length,
+                                       closed)  # fmt: skip
+            out_s[r, i] = s
+        out_dist[i] = math.sqrt(d2)
+
+
+@numba.njit(cache=True)
 def _locate(mx, my, wx, wy, reverse, cidx, seg_s0, seg_len, length, closed, iidx, oidx, ridx,
             ring_sign, vnd_fwd, vnd_rev, file_ccw, out_s, out_ndist, out_dist, out_fx, out_fy,
             out_width, out_left, out_prev, out_next, out_wheel):  # fmt: skip
     n = mx.shape[0]
     m = vnd_fwd.shape[0]
     for i in range(n):
-        j, t, d2 = _nearest_one(mx[i], my[i], *cidx)
-        # A point on a vertex must project exactly onto it (t = 1 - 1 ulp would bracket it
-        # one waypoint too early, SPEC 1.3 item 6).
-        if t > 1.0 - 1e-12:
-            t = 1.0
-        elif t < 1e-12:
-            t = 0.0
-        fx = cidx[0][j] + t * cidx[2][j]
-        fy = cidx[1][j] + t * cidx[3][j]
-        s = seg_s0[j] + t * seg_len[j]
-        table = vnd_fwd
-        if reverse[i]:
-            table = vnd_rev
-            s = length - s
-            if closed and s >= length:
-                s -= length
+        s, d2, fx, fy = _project_one(mx[i], my[i], reverse[i], cidx, seg_s0, seg_len, length,
+                                     closed)  # fmt: skip
+        table = vnd_rev if reverse[i] else vnd_fwd
         ndist = s / length
         out_s[i] = s
         out_ndist[i] = ndist
