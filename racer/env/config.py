@@ -38,6 +38,10 @@ class EnvConfig:
         episode: the episode rules.
         obstacles: DeepRacer's object-avoidance boxes (none by default: a time trial).
         bots: DeepRacer's head-to-bot bot cars, B per racing car (none by default).
+        racers: racing cars per world, K (SPEC 4.5): 1 for DeepRacer's training and single-car
+            races; K > 1 is a multi-car race (``racer race``), where the N cars form N / K
+            worlds, each car sees the others as objects, starts staggered 0.75 m apart, and a
+            crash between two racers is the slower one's. Boxes and bots are shared per world.
     """
 
     track: str = "oval"
@@ -56,12 +60,15 @@ class EnvConfig:
     episode: EpisodeConfig = field(default_factory=EpisodeConfig)
     obstacles: ObstacleConfig = field(default_factory=ObstacleConfig)
     bots: BotConfig = field(default_factory=BotConfig)
+    racers: int = 1
 
     def __post_init__(self) -> None:
         if not self.dt > 0.0:
             raise ConfigError(f"dt must be > 0 seconds, got {self.dt}.")
         if not self.reward_timeout >= 0.0:
             raise ConfigError(f"reward_timeout must be >= 0 seconds, got {self.reward_timeout}.")
+        if self.racers < 1:
+            raise ConfigError(f"racers must be >= 1 (racing cars per world), got {self.racers}.")
         if self.motion_model not in MOTION_MODELS:
             raise ConfigError(
                 f"motion_model {self.motion_model!r} is unknown; choose one of "

@@ -16,8 +16,10 @@ One step, for every car at once (SPEC 1.4 and 5.1):
    bots run on sim time);
 7. render every camera in one call, boxes and bot cars drawn into it.
 
-Each car has its own objects: its M boxes followed by its B bot cars, in the (N, M + B) arrays
-``box_x``, ``box_y``, ``box_yaw``; crashes, params and the camera all read them.
+Each car has its own objects: its M boxes, its B bot cars, then (a multi-car race of K racers per
+world) the K - 1 other racing cars of its world, in the (N, M + B + K - 1) arrays ``box_x``,
+``box_y``, ``box_yaw``; crashes, params and the camera all read them. The racers of one world
+share its boxes and bots; a car that finishes a race parks off the track until the others finish.
 
 Everything per-car lives in preallocated arrays; the only per-car Python is building each
 params dict and calling the user's reward function.
@@ -47,6 +49,7 @@ from racer.reward.objects import (
     describe_obstacles,
     object_params,
     object_params_per_car,
+    split_table,
 )
 from racer.reward.params import compute_progress, copy_params, make_params
 from racer.reward.plugin import RewardFunction, guarded_calls
@@ -72,7 +75,7 @@ from racer.track.bots import (
     tick_bots,
     update_poses,
 )
-from racer.track.obstacles import place_obstacles
+from racer.track.obstacles import place_obstacles, place_obstacles_batch
 from racer.units import rad_to_deg
 
 RewardCallable = Callable[[dict[str, Any]], float]
@@ -93,6 +96,13 @@ RESET_BEHIND = 1.0
 #: Grey levels (end, side, top) of a drawn bot car: darker than the brown boxes (about 103 luma),
 #: with a lighter roof, so the two kinds of object look different. An estimate, like BOT_HEIGHT.
 BOT_SHADE = (45, 35, 80)
+#: Grey levels (end, side, top) of another racing car in a multi-car race: lighter than a bot.
+RACER_SHADE = (70, 60, 120)
+#: [m] in a multi-car race, racer k starts this much times k behind the line (START_POS_OFFSET).
+START_STAGGER = 0.75
+#: The BotState arrays, copied from a world's first car to the others (they share the bots).
+_BOT_FIELDS = ("s0", "clock", "pause_left", "lane_from", "lane_to", "change_end", "s", "lane",
+               "x", "y", "yaw")  # fmt: skip
 
 
 def _layout(track: Track, boxes: Any) -> tuple[Any, Any]:
@@ -104,16 +114,18 @@ _CAR_AXIS = ("x", "y", "points", "speed", "heading", "distance_from_center")
 _DIRECTION_AXIS = ("s", "left_of_center", "order")
 
 
-def _stack_tables(parts: Sequence[ObjectTable]) -> ObjectTable:
-    """One table of every car's objects, car-major (see `object_params_per_car`)."""
-    fields = {name: np.concatenate([getattr(p, name) for p in parts]) for name in _CAR_AXIS}
-    fields.update({name: np.concatenate([getattr(p, name) for p in parts], axis=1)
-                   for name in _DIRECTION_AXIS})  # fmt: skip
-    return ObjectTable(**fields)
+def _empty_table(count: int) -> ObjectTable:
+    """A table of ``count`` objects to fill row by row (`_write_rows`)."""
+    return ObjectTable(
+        x=np.zeros(count), y=np.zeros(count), points=np.zeros((count, 5, 3)),
+        speed=np.zeros(count), heading=np.zeros(count), s=np.zeros((2, count)),
+        left_of_center=np.zeros((2, count), bool), distance_from_center=np.zeros(count),
+        order=np.zeros((2, count), np.int64),
+    )  # fmt: skip
 
 
-def _write_rows(table: ObjectTable, rows: slice, part: ObjectTable) -> None:
-    """Replace one car's objects (``rows`` of a stacked table) with ``part``."""
+def _write_rows(table: ObjectTable, rows: slice | np.ndarray, part: ObjectTable) -> None:
+    """Replace objects ``rows`` of a stacked table (e.g. one car's) with ``part``."""
     for name in _CAR_AXIS:
         getattr(table, name)[rows] = getattr(part, name)
     for name in _DIRECTION_AXIS:
@@ -181,10 +193,18 @@ class RacerCore:
     """
 
     def __init__(
-        self, config: EnvConfig, num_cars: int, reward_function: RewardCallable | None = None
+        self,
+        config: EnvConfig,
+        num_cars: int,
+        reward_function: RewardCallable | Sequence[RewardCallable] | None = None,
     ) -> None:
         if num_cars < 1:
             raise ConfigError(f"num_cars must be >= 1, got {num_cars}.")
+        if num_cars % config.racers:
+            raise ConfigError(
+                f"{num_cars} cars do not make whole worlds of racers={config.racers}: use a "
+                f"multiple of {config.racers} cars."
+            )
         self.config = config
         self.n = num_cars
         base = load_track(config.track, deduplicate=config.deduplicate_waypoints)
@@ -206,8 +226,13 @@ class RacerCore:
         self._reward_log: TextIO | None = None
         if config.reward_log:
             self._reward_log = open_reward_log(config.reward_log)
-        if reward_function is not None:
+        if callable(reward_function):
             self.reward_functions: Sequence[RewardCallable] = [reward_function] * num_cars
+        elif reward_function is not None:
+            self.reward_functions = list(reward_function)
+            if len(self.reward_functions) != num_cars:
+                raise ConfigError(f"{len(self.reward_functions)} reward functions for "
+                                  f"{num_cars} cars: give one per car.")  # fmt: skip
         else:
             options = {
                 "timeout": config.reward_timeout,
@@ -230,43 +255,7 @@ class RacerCore:
             self._fixed_layouts = tuple(  # type: ignore[assignment]
                 _layout(track, place_obstacles(track, self.obstacles)) for track in self.tracks
             )
-        # Head-to-bot: each car's objects are its M boxes followed by its B bot cars.
-        self.bot_config = config.bots
-        self.num_boxes = self.obstacles.num_obstacles
-        self.num_objects = self.num_boxes + self.bot_config.count
-        # The camera sees the boxes as they are (0.4 x 0.3 x 0.25 m): the collision rectangle is
-        # 0.1 m larger each way (SPEC 1.3 item 12). A bot car's rectangle is its footprint.
-        self.box_renderers = [BoxRenderer(mount) for mount in mounts] if self.num_objects else []
-        self.boxes = self.box_renderers[0] if self.box_renderers else None
-        # What the cameras draw of each object: length, width (and height, shade with bots) [m].
-        self.object_sizes: dict[str, Any] = {"length": self.obstacles.length - BOX_BUFFER,
-                                          "width": self.obstacles.width - BOX_BUFFER}  # fmt: skip
-        self._hit_size: tuple[Any, Any] = (self.obstacles.length, self.obstacles.width)
-        self._object_z: Any = np.full(self.num_boxes, OBSTACLE_Z)
-        if self.bot_config.count:
-            m, b = self.num_boxes, self.bot_config.count
-            style = BoxStyle()
-
-            def per_object(box: Any, bot: Any) -> np.ndarray:
-                return np.concatenate([np.full((m, *np.shape(box)), box),
-                                       np.full((b, *np.shape(bot)), bot)])  # fmt: skip
-
-            self.object_sizes = {
-                "length": per_object(self.obstacles.length - BOX_BUFFER, BOT_LENGTH),
-                "width": per_object(self.obstacles.width - BOX_BUFFER, BOT_WIDTH),
-                "height": per_object(style.height, BOT_HEIGHT),
-                "shade": per_object(np.array(style.shade), np.array(BOT_SHADE)).astype(np.int64),
-            }
-            self._hit_size = (per_object(self.obstacles.length, BOT_LENGTH),
-                              per_object(self.obstacles.width, BOT_WIDTH))  # fmt: skip
-            self._object_z = per_object(OBSTACLE_Z, BOT_CAR_Z)
-            # Per object of every car, car-major, for `_objects_table`: sizes, heights and the
-            # speed every object reports when bots exist (SPEC 1.2).
-            self._bot_table_constants = (
-                np.tile(self._hit_size[0], num_cars), np.tile(self._hit_size[1], num_cars),
-                np.tile(self._object_z, num_cars),
-                np.full(num_cars * self.num_objects, self.bot_config.speed),
-            )  # fmt: skip
+        self._setup_objects(config, mounts, num_cars)
         # A lidar (SPEC 4.3): an extra observation, seen through the same objects.
         self.lidar = self.metadata.lidar
         self.lidar_spec = LidarSpec()
@@ -279,6 +268,55 @@ class RacerCore:
             lidar_size[self.lidar] = lc.num_sectors * lc.num_values_per_sector
         self.lidar_size = lidar_size.get(self.lidar or "", 0)
         self._allocate()
+
+    def _setup_objects(self, config: EnvConfig, mounts: Sequence[Any], num_cars: int) -> None:
+        """Sizes, heights and table layout of every car's objects (boxes, bots, racers)."""
+        # Each car's objects: its world's M boxes, its world's B bot cars, then the K - 1 other
+        # racing cars of its world.
+        self.bot_config = config.bots
+        self.racers = config.racers
+        self.num_boxes = self.obstacles.num_obstacles
+        self.num_bots = self.bot_config.count
+        self.num_objects = self.num_boxes + self.num_bots + self.racers - 1
+        m, b, r = self.num_boxes, self.num_bots, self.racers - 1
+        # The camera sees the boxes as they are (0.4 x 0.3 x 0.25 m): the collision rectangle is
+        # 0.1 m larger each way (SPEC 1.3 item 12). A car's rectangle is its footprint.
+        self.box_renderers = [BoxRenderer(mount) for mount in mounts] if self.num_objects else []
+        self.boxes = self.box_renderers[0] if self.box_renderers else None
+        style = BoxStyle()
+
+        def per_object(box: Any, bot: Any, racer: Any) -> np.ndarray:
+            return np.concatenate([np.full((m, *np.shape(box)), box),
+                                   np.full((b, *np.shape(bot)), bot),
+                                   np.full((r, *np.shape(racer)), racer)])  # fmt: skip
+
+        # What the cameras draw of each object: length, width (and height, shade with cars) [m].
+        self.object_sizes: dict[str, Any] = {"length": self.obstacles.length - BOX_BUFFER,
+                                          "width": self.obstacles.width - BOX_BUFFER}  # fmt: skip
+        self._hit_size: tuple[Any, Any] = (self.obstacles.length, self.obstacles.width)
+        if b + r:
+            self.object_sizes = {
+                "length": per_object(self.obstacles.length - BOX_BUFFER, BOT_LENGTH, BOT_LENGTH),
+                "width": per_object(self.obstacles.width - BOX_BUFFER, BOT_WIDTH, BOT_WIDTH),
+                "height": per_object(style.height, BOT_HEIGHT, BOT_HEIGHT),
+                "shade": per_object(np.array(style.shade), np.array(BOT_SHADE),
+                                    np.array(RACER_SHADE)).astype(np.int64),
+            }  # fmt: skip
+            car = config.car
+            self._hit_size = (per_object(self.obstacles.length, BOT_LENGTH, car.length),
+                              per_object(self.obstacles.width, BOT_WIDTH, car.width))  # fmt: skip
+        self._object_z = per_object(OBSTACLE_Z, BOT_CAR_Z, BOT_CAR_Z)
+        # Bots, racers and randomized boxes make every car's objects its own: one table of them
+        # all, the boxes' rows written when they are placed, the moving ones' every step.
+        self._per_car_objects = bool(b + r) or self.obstacles.randomize
+        # SPEC 1.2: objects_speed is BOT_CAR_SPEED for every object when bot cars exist, else 0.
+        self._object_speed = self.bot_config.speed if b else 0.0
+        if b + r:
+            lengths, widths = (np.broadcast_to(v, (self.num_objects,)) for v in self._hit_size)
+            self._moving_constants = (np.tile(lengths[m:], num_cars),
+                                      np.tile(widths[m:], num_cars),
+                                      np.tile(self._object_z[m:], num_cars),
+                                      np.full(num_cars * (b + r), self._object_speed))  # fmt: skip
 
     # ------------------------------------------------------------------------------ buffers
     def _allocate(self) -> None:
@@ -320,15 +358,35 @@ class RacerCore:
         self.speed = np.zeros(n)  # [m/s] chosen action
         self.steering_deg = np.zeros(n)  # [deg] chosen action, exactly as in the action space
         self._off = np.zeros(n, bool)
-        k = self.num_objects
-        # [m], [rad] each car's objects: its M boxes (its own layout when randomized), then its
-        # B bot cars (refreshed every step).
+        k, m = self.num_objects, self.num_boxes
+        # [m], [rad] each car's objects: its world's M boxes (one layout per world when
+        # randomized), its world's B bot cars, the K - 1 other racers (refreshed every step).
         self.box_x = np.zeros((n, k))
         self.box_y = np.zeros((n, k))
         self.box_yaw = np.zeros((n, k))
         self.layouts: list[Any] = [None] * n  # per car: (Obstacles, ObjectTable)
-        self._table: ObjectTable | None = None  # every car's objects, see `_objects_table`
-        self._parts: list[ObjectTable | None] = [None] * n  # each car's random boxes, described
+        # Worlds of K racers: car i sits in seat i % K; ``others`` (N, K - 1) are the cars of its
+        # world in seat order without itself; ``leader`` is its world's seat-0 car.
+        cars = np.arange(n)
+        self.seat = cars % self.racers
+        self.leader = cars - self.seat
+        seats = np.arange(self.racers)
+        self._others = np.array([self.leader[i] + seats[seats != self.seat[i]] for i in cars],
+                                dtype=np.int64).reshape(n, self.racers - 1)  # fmt: skip
+        # Every car's objects in one car-major table (`_objects_table`), when they differ.
+        self._table: ObjectTable | None = None
+        if self._per_car_objects:
+            self._table = _empty_table(n * k)
+            self._table.speed[:] = self._object_speed
+            rows = np.arange(n * k).reshape(n, k)
+            self._box_rows = rows[:, :m]
+            self._moving_rows = rows[:, m:].ravel()
+        self._moving_stale = True  # bots or racers moved since their rows were described
+        # Where finished racers wait (off the track, one spot per seat), SPEC 5.1's PARK.
+        g = self.tracks[0].geometry
+        corner = np.min(np.vstack([g.inner, g.outer]), axis=0) - 1.0
+        self._park_x = corner[0] - 0.5 * seats
+        self._park_y = np.full(self.racers, corner[1])
         self.bots = BotState(n, self.bot_config.count)
         self._bot_rngs: list[np.random.Generator] = [np.random.default_rng(0)] * n
         self.crashed = np.zeros(n, bool)
@@ -357,6 +415,13 @@ class RacerCore:
         """
         ep = self.config.episode
         index = np.asarray(index, dtype=np.int64)
+        if self.racers > 1:
+            worlds = np.unique(self.leader[index])
+            if len(index) != len(worlds) * self.racers or not np.all(
+                np.isin(worlds[:, None] + np.arange(self.racers), index)
+            ):
+                raise ValueError(f"a race resets whole worlds: cars {index.tolist()} do not make "
+                                 f"whole worlds of {self.racers} racers.")  # fmt: skip
         if restart:
             self.episodes[index] = 0
             self.started[index] = False
@@ -375,8 +440,8 @@ class RacerCore:
             self.start_ndist[i] = start
             flip = ep.alternate_direction and not ep.evaluation and k % 2 == 1
             self.reverse[i] = self.config.reverse != flip
-        self._place(index, rngs)
         self.phase[index] = Phase.PREPARE
+        self._place(index, rngs)
         for arr in (self.steps, self.prev_progress, self.immobile_steps, self.reversing_steps,
                     self.pause_left, self.resets, self.laps):  # fmt: skip
             arr[index] = 0
@@ -451,27 +516,52 @@ class RacerCore:
         return {self.metadata.camera: self.obs[sel].copy(), self.lidar: self.lidar_obs[sel].copy()}
 
     def _place(self, index: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
-        """Lay out cars ``index``'s boxes and bots, then put each car at its start."""
+        """Lay out cars ``index``'s boxes and bots, then put each car at its start.
+
+        A world's boxes and bots are drawn from its first car's generator and shared.
+        """
+        lead = self.seat[index] == 0
         if self.num_boxes:
-            for i, rng in zip(index, rngs, strict=True):
-                self._set_layout(int(i), rng)
-        if self.bot_config.count:
-            # Each car's bots draw from their own child generator, seeded from the car's.
-            for i, rng in zip(index, rngs, strict=True):
-                self._bot_rngs[i] = np.random.default_rng(int(rng.integers(2**63)))
+            firsts = [rng for rng, first in zip(rngs, lead, strict=True) if first]
+            self._set_layouts(index[lead], firsts)
+        if self.num_bots:
+            # Each world's bots draw from their own child generator, seeded from its first car's.
+            for i, rng, first in zip(index, rngs, lead, strict=True):
+                if first:
+                    self._bot_rngs[i] = np.random.default_rng(int(rng.integers(2**63)))
         for rev in (False, True):
             sel = index[self.reverse[index] == rev]
-            if len(sel):
-                track = self.tracks[rev]
-                if self.bot_config.count:
-                    place_bots(self.bots, sel, track, self.bot_config,
-                               [self._bot_rngs[i] for i in sel])  # fmt: skip
-                    self._copy_bots(sel)
-                s = self.start_ndist[sel] * track.length
+            if not len(sel):
+                continue
+            track = self.tracks[rev]
+            if self.num_bots:
+                first = sel[self.seat[sel] == 0]
+                place_bots(self.bots, first, track, self.bot_config,
+                           [self._bot_rngs[i] for i in first])  # fmt: skip
+                self._share_bots(sel)
+                self._copy_bots(sel)
+            s = self.start_ndist[sel] * track.length
+            if self.racers > 1:
+                # SPEC 4.5: racer k starts 0.75 m x k behind the line, on the inner lane for odd
+                # k and the outer lane for even k, heading along the centre line.
+                seat = self.seat[sel]
+                s = s - START_STAGGER * seat
+                s = np.mod(s, track.length) if track.closed else np.maximum(s, 0.0)
+                _, _, yaw = track.point_at(s)
+                x, y = track.lane_point_at(s, np.where(seat % 2 == 1, 1.0, -1.0))
+            else:
                 x, y, yaw = track.point_at(s)
-                if self.num_objects:
+                if self.num_boxes + self.num_bots:
                     x, y = self._clear_start(sel, track, s, x, y)
-                self.car.place(sel, x, y, yaw)
+            self.car.place(sel, x, y, yaw)
+        if self.racers > 1:
+            self._copy_racers(index)
+
+    def _park(self, index: np.ndarray) -> None:
+        """Racers ``index`` have finished the race: park them off the track (SPEC 5.1, PARK)."""
+        self.phase[index] = Phase.PARK
+        seat = self.seat[index]
+        self.car.place(index, self._park_x[seat], self._park_y[seat], np.zeros(len(index)))
 
     def close(self) -> None:
         """Close the reward log, if the core opened one."""
@@ -480,34 +570,69 @@ class RacerCore:
             self._reward_log = None
 
     # ------------------------------------------------------------------------------ objects
-    def _set_layout(self, i: int, rng: np.random.Generator) -> None:
-        """Give car ``i`` its boxes: the fixed layout of its direction, or a fresh random one."""
-        rev = int(self.reverse[i])
-        if self._fixed_layouts is not None:
-            layout = self._fixed_layouts[rev]
-        else:
-            layout = _layout(self.tracks[rev], place_obstacles(self.tracks[rev], self.obstacles,
-                                                               rng))  # fmt: skip
+    def _set_layouts(self, index: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
+        """Give worlds ``index`` (their first cars) their boxes, shared by the world's racers.
+
+        Each direction's fixed layout, or fresh random ones, placed and described in one batch.
+        """
+        for rev in (False, True):
+            pick = self.reverse[index] == rev
+            sel = index[pick]
+            if not len(sel):
+                continue
+            if self._fixed_layouts is not None:
+                layouts = [self._fixed_layouts[rev]] * len(sel)
+            else:
+                mine = [rng for rng, p in zip(rngs, pick, strict=True) if p]
+                placed = place_obstacles_batch(self.tracks[rev], self.obstacles, mine)
+                x, y, yaw = (np.concatenate([getattr(b, f) for b in placed])
+                             for f in ("x", "y", "yaw"))  # fmt: skip
+                table = describe_objects(self.tracks[0], x, y, yaw, self.obstacles.length,
+                                         self.obstacles.width, z=OBSTACLE_Z)  # fmt: skip
+                layouts = list(zip(placed, split_table(table, len(sel)), strict=True))
+            for i, layout in zip(sel, layouts, strict=True):
+                for car in range(i, i + self.racers):
+                    self._give_layout(car, layout)
+
+    def _give_layout(self, i: int, layout: Any) -> None:
+        """Car ``i``'s boxes are now ``layout`` (Obstacles, ObjectTable)."""
         self.layouts[i] = layout
-        boxes = layout[0]
+        boxes, described = layout
         m = self.num_boxes
         self.box_x[i, :m], self.box_y[i, :m], self.box_yaw[i, :m] = boxes.x, boxes.y, boxes.yaw
-        if self.obstacles.randomize and not self.bot_config.count:
-            # Only this car's rows of the all-cars table change: describe its boxes alone.
-            part = describe_obstacles(self.tracks[0], boxes)
-            self._parts[i] = part
-            if self._table is not None:
-                _write_rows(self._table, slice(i * m, (i + 1) * m), part)
-        else:
-            self._table = None
+        if self._table is not None:
+            rows = self._box_rows[i]
+            _write_rows(self._table, rows, described)
+            self._table.speed[rows] = self._object_speed
+
+    def _share_bots(self, rows: np.ndarray | slice) -> None:
+        """Copy each world's bots from its first car to the other racers in ``rows``."""
+        if self.racers == 1:
+            return
+        cars = np.arange(self.n)[rows]
+        members = cars[self.seat[cars] > 0]
+        first = self.leader[members]
+        for name in _BOT_FIELDS:
+            values = getattr(self.bots, name)
+            values[members] = values[first]
+
+    def _copy_racers(self, rows: np.ndarray | slice) -> None:
+        """Copy the other racers' poses into the object arrays of cars ``rows``, after the bots."""
+        first = self.num_boxes + self.num_bots
+        others = self._others[rows]
+        car = self.car
+        self.box_x[rows, first:] = car.x[others]
+        self.box_y[rows, first:] = car.y[others]
+        self.box_yaw[rows, first:] = car.yaw[others]
+        self._moving_stale = True
 
     def _copy_bots(self, rows: np.ndarray | slice) -> None:
         """Copy the bots' poses into the object arrays, after the boxes."""
-        m = self.num_boxes
-        self._table = None
-        self.box_x[rows, m:] = self.bots.x[rows]
-        self.box_y[rows, m:] = self.bots.y[rows]
-        self.box_yaw[rows, m:] = self.bots.yaw[rows]
+        m, b = self.num_boxes, self.num_bots
+        self._moving_stale = True
+        self.box_x[rows, m : m + b] = self.bots.x[rows]
+        self.box_y[rows, m : m + b] = self.bots.y[rows]
+        self.box_yaw[rows, m : m + b] = self.bots.yaw[rows]
 
     def _object_lanes(self, i: int, track: Track) -> tuple[np.ndarray, np.ndarray]:
         """Car ``i``'s objects along its track: (K,) centre-line distance [m] and lane (+1/-1).
@@ -520,7 +645,7 @@ class RacerCore:
             boxes = self.layouts[i][0]
             parts_s.append(boxes.ndist * track.length)
             parts_lane.append(boxes.lane)
-        if self.bot_config.count:
+        if self.num_bots:
             parts_s.append(self.bots.s[i])
             parts_lane.append(np.where(self.bots.lane[i] >= 0.0, 1.0, -1.0))
         return np.concatenate(parts_s), np.concatenate(parts_lane)
@@ -531,7 +656,7 @@ class RacerCore:
         x, y = x.copy(), y.copy()
         for k, i in enumerate(sel):
             _, lanes = self._object_lanes(int(i), track)
-            gap = np.hypot(self.box_x[i] - x[k], self.box_y[i] - y[k])
+            gap = np.hypot(self.box_x[i, : len(lanes)] - x[k], self.box_y[i, : len(lanes)] - y[k])
             near = gap <= START_CLEARANCE
             if near.any():
                 nearest = int(np.argmin(np.where(near, gap, np.inf)))
@@ -540,23 +665,23 @@ class RacerCore:
         return x, y
 
     def _objects_table(self) -> ObjectTable:
-        """Every car's boxes and bots described in one call (bots move, random boxes differ).
+        """Every car's objects, car-major, with the moving ones' rows up to date.
 
-        Kept until a car gets new boxes or the bots move (`_table` is reset to None then).
+        The boxes' rows are written as they are placed; the moving objects (bots and racers) are
+        described again, in one call for all cars, whenever they have moved.
         """
-        if self._table is not None:
-            return self._table
-        if not self.bot_config.count:  # randomized boxes: their per-car tables, stacked
-            self._table = _stack_tables(self._parts)  # type: ignore[arg-type]
-            return self._table
-        length, width, z, speed = self._bot_table_constants
-        heading = self.box_yaw.copy()
-        heading[:, : self.num_boxes] = 0.0
-        self._table = describe_objects(
-            self.tracks[0], self.box_x.ravel(), self.box_y.ravel(), self.box_yaw.ravel(), length,
-            width, z=z, speed=speed, heading=heading.ravel(),
-        )  # fmt: skip
-        return self._table
+        table = self._table
+        assert table is not None
+        if self._moving_stale and self.num_objects > self.num_boxes:
+            m = self.num_boxes
+            length, width, z, speed = self._moving_constants
+            yaw = self.box_yaw[:, m:].ravel()
+            part = describe_objects(self.tracks[0], self.box_x[:, m:].ravel(),
+                                    self.box_y[:, m:].ravel(), yaw, length, width, z=z,
+                                    speed=speed, heading=yaw)  # fmt: skip
+            _write_rows(table, self._moving_rows, part)
+        self._moving_stale = False
+        return table
 
     def _object_keys(self, params_list: list[dict[str, Any]]) -> None:
         """Fill the object keys of every car's params.
@@ -565,7 +690,7 @@ class RacerCore:
         batched call for all cars. With fixed boxes, one call per shared layout.
         """
         q, car = self.query, self.car
-        if self.bot_config.count or self.obstacles.randomize:
+        if self._per_car_objects:
             keys = object_params_per_car(self._objects_table(), q.s, car.x, car.y, car.yaw,
                                          self.reverse)  # fmt: skip
             for params, values in zip(params_list, keys, strict=True):
@@ -589,9 +714,19 @@ class RacerCore:
         Args:
             actions: (N,) int action indices (discrete) or (N, 2) float in [-1, 1] (continuous).
         """
-        cfg, ep = self.config, self.config.episode
         self.action_space.decode(actions, self.steering, self.speed, self.steering_deg)
+        self.advance()
+
+    def advance(self) -> None:
+        """`step` with the commands already decoded into the (N,) arrays of the actions.
+
+        ``steering`` [rad], ``speed`` [m/s] and ``steering_deg`` [deg]: a race whose racers have
+        their own action spaces decodes each car's action itself, then calls this.
+        """
+        cfg, ep = self.config, self.config.episode
         q, car = self.query, self.car
+        if self.racers > 1:
+            self._copy_racers(slice(None))  # (cheap; also sees cars placed by hand since)
         # 2. Where the previous action left each car.
         car.points_ahead(cfg.car.model_point, q.model_x, q.model_y)
         car.wheel_positions(cfg.car, q.wheel_x, q.wheel_y)
@@ -600,6 +735,7 @@ class RacerCore:
         # 3. Rules, on RUN steps.
         prepare = self.phase == Phase.PREPARE
         pause = self.phase == Phase.PAUSE
+        park = self.phase == Phase.PARK
         run = self.phase == Phase.RUN
         self.steps += 1
         moved = np.hypot(car.x - self.last_x, car.y - self.last_y)
@@ -611,10 +747,20 @@ class RacerCore:
         if self.num_objects:
             footprint_corners(car.x, car.y, car.yaw, cfg.car.length, cfg.car.width,
                               out=self._corners)  # fmt: skip
-            self.hit[:] = corners_in_boxes(self._corners, self.box_x, self.box_y, self.box_yaw,
+            box_x = self.box_x
+            if self.racers > 1:
+                # A racer pausing after a failure (it blinks) or parked cannot be run into.
+                gone = self.phase[self._others]
+                gone = (gone == Phase.PAUSE) | (gone == Phase.PARK)
+                if gone.any():
+                    box_x = box_x.copy()
+                    box_x[:, self.num_boxes + self.num_bots :][gone] = np.nan
+            self.hit[:] = corners_in_boxes(self._corners, box_x, self.box_y, self.box_yaw,
                                            *self._hit_size)  # fmt: skip
             np.greater_equal(self.hit, 0, out=self.crashed)
-            if self.bot_config.count:
+            if self.racers > 1:
+                self._judge_racer_crashes(progress)
+            if self.num_bots:
                 self._bots_hit_from_behind(run)
         judge(
             run & (progress >= 100.0),
@@ -626,6 +772,7 @@ class RacerCore:
         )
         self.status[prepare] = Status.PREPARE
         self.status[pause] = Status.PAUSE
+        self.status[park] = Status.PARK
         # 4. Params and rewards.
         self.rewards[:] = 0.0
         params_list = self._build_params(progress)
@@ -641,7 +788,12 @@ class RacerCore:
         self.last_x[:] = car.x
         self.last_y[:] = car.y
         self.model.step(car, self.steering, self.speed, cfg.dt, self._hold)
-        if self.bot_config.count:
+        if self.racers > 1:
+            finished = np.flatnonzero(self.terminated)
+            if len(finished):
+                self._park(finished)
+            self._copy_racers(slice(None))
+        if self.num_bots:
             self._advance_bots(cfg.dt)
         self.sim_time += cfg.dt
         # A lap restarts progress only when it is counted (a RUN step); a car reset past the line
@@ -664,7 +816,7 @@ class RacerCore:
         a crash astride the start line.
         """
         m = self.num_boxes
-        by_bot = run & (self.hit >= m)
+        by_bot = run & (self.hit >= m) & (self.hit < m + self.num_bots)
         if not by_bot.any():
             return
         rows = np.flatnonzero(by_bot)
@@ -673,15 +825,35 @@ class RacerCore:
         gap = (self.query.s[rows] - bot_s + 0.5 * length) % length - 0.5 * length
         ahead = rows[gap > 0.0]
         if len(ahead):
-            pause_bots(self.bots, self.bot_config, ahead)
+            worlds = np.unique(self.leader[ahead])
+            pause_bots(self.bots, self.bot_config, worlds)
+            self._share_bots(np.flatnonzero(np.isin(self.leader, worlds)))
+
+    def _judge_racer_crashes(self, progress: np.ndarray) -> None:
+        """SPEC 1.3 item 12: in a crash between two racers only the one behind has crashed.
+
+        As the simapp's ``_check_for_episode_termination``: each car compares its progress with
+        the other's, both normalised to the start line ((progress + 100 start_ndist) mod 100);
+        the car with the lower value is crashed, the other goes on.
+        """
+        first = self.num_boxes + self.num_bots
+        rows = np.flatnonzero(self.hit >= first)
+        if not len(rows):
+            return
+        other = self._others[rows, self.hit[rows] - first]
+        mine = (progress[rows] + 100.0 * self.start_ndist[rows]) % 100.0
+        theirs = (progress[other] + 100.0 * self.start_ndist[other]) % 100.0
+        self.crashed[rows[mine >= theirs]] = False
 
     def _advance_bots(self, dt: float) -> None:
         """Move every car's bots by ``dt`` (through the car's PREPARE and PAUSE steps too)."""
-        tick_bots(self.bots, self.bot_config, dt, self._bot_rngs)
+        first = self.seat == 0
+        tick_bots(self.bots, self.bot_config, dt, self._bot_rngs, np.flatnonzero(first))
         for rev in (False, True):
-            rows = np.flatnonzero(self.reverse == rev)
+            rows = np.flatnonzero(first & (self.reverse == rev))
             if len(rows):
                 update_poses(self.bots, self.tracks[rev], self.bot_config, rows)
+        self._share_bots(slice(None))
         self._copy_bots(slice(None))
 
     def _build_params(self, progress: np.ndarray) -> list[dict[str, Any]]:
@@ -739,10 +911,18 @@ class RacerCore:
                 self.terminated[i] = True
 
     def _reset_after_failure(self, i: int, status: Status, progress: float) -> None:
-        """Evaluation reset (SPEC 5.2): back on the nearer lane at the last good progress."""
+        """Evaluation reset (SPEC 5.2): back on the nearer lane at the last good progress.
+
+        A crash into a bot car or another racer pauses the car where it is, as the simapp
+        does for every crash but one into a box.
+        """
         self.resets[i] += 1
         self.phase[i] = Phase.PAUSE
         self.pause_left[i] = self.config.episode.penalty(status)
+        self.immobile_steps[i] = 0
+        self.reversing_steps[i] = 0
+        if status == Status.CRASHED and self.hit[i] >= self.num_boxes:
+            return
         track = self.tracks[int(self.reverse[i])]
         good = max(float(self.prev_progress[i]), 0.0)
         s = np.array([((self.start_ndist[i] + good / 100.0) % 1.0) * track.length])
@@ -751,9 +931,10 @@ class RacerCore:
         x, y = self.car.x[i], self.car.y[i]
         use_inner = np.hypot(inner[0] - x, inner[1] - y) <= np.hypot(outer[0] - x, outer[1] - y)
         px, py = inner if use_inner[0] else outer
-        if self.num_objects:
-            # SPEC 5.2: next to an object, restart in the other lane, 1 m behind it.
+        if self.num_boxes:
+            # SPEC 5.2: next to a box, restart in the other lane, 1 m behind it.
             box_s, lanes = self._object_lanes(i, track)
+            box_s, lanes = box_s[: self.num_boxes], lanes[: self.num_boxes]
             gap = np.abs((box_s - s[0] + 0.5 * track.length) % track.length - 0.5 * track.length)
             if (gap <= START_CLEARANCE).any():
                 k = int(np.argmin(gap))
@@ -761,8 +942,6 @@ class RacerCore:
                 px, py = track.lane_point_at(s, np.array([-lanes[k]]))
         _, _, yaw = track.point_at(s)
         self.car.place(np.array([i]), px, py, yaw)
-        self.immobile_steps[i] = 0
-        self.reversing_steps[i] = 0
 
     def _advance_pauses(self, pause: np.ndarray, dt: float) -> None:
         self.pause_left[pause] -= dt

@@ -29,6 +29,7 @@ class Status(IntEnum):
     REVERSED = 6
     PREPARE = 7
     PAUSE = 8
+    PARK = 9
 
     @property
     def label(self) -> str:
@@ -51,6 +52,7 @@ _METRIC_LABELS = {
     Status.REVERSED: "Reversed",
     Status.PREPARE: "Prepare",
     Status.PAUSE: "Pause",
+    Status.PARK: "Park",
 }
 STATUS_LABELS = tuple(s.label for s in Status)
 
@@ -61,6 +63,7 @@ class Phase(IntEnum):
     PREPARE = 0  # first step: the car does not move, the reward function is not called
     RUN = 1
     PAUSE = 2  # evaluation penalty after a reset: the car waits, reward 0
+    PARK = 3  # a race: the car has finished and waits off the track for the others, reward 0
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, Vec
 from racer.env.config import EnvConfig
 from racer.env.core import RacerCore, RewardCallable
 from racer.env.spaces import action_space_for, observation_space_for
+from racer.errors import ConfigError
 
 
 class RacerVecEnv(VecEnv):
@@ -44,6 +45,11 @@ class RacerVecEnv(VecEnv):
         spread_starts: bool = False,
     ) -> None:
         self.config = config or EnvConfig()
+        if self.config.racers > 1:
+            raise ConfigError(
+                f"racers={self.config.racers} is a multi-car race: run it with `racer race`. "
+                "DeepRacer trains one racing car per world; set racers = 1 to train."
+            )
         self.core = RacerCore(self.config, num_envs, reward_function)
         if spread_starts:
             self.core.start_offsets[:] = np.arange(num_envs) / num_envs

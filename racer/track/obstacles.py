@@ -22,6 +22,7 @@ Everything here is in metres and radians; ``lane`` is +1 for the inner lane (the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -257,12 +258,59 @@ def place_obstacles(
         ConfigError: see `obstacle_distances`.
     """
     dist, lane = obstacle_distances(track.length, config, rng)
-    if dist.shape[0] == 0:
-        empty = np.zeros(0)
-        return Obstacles(empty, empty.copy(), empty.copy(), empty.copy(), empty.copy(),
-                         config.length, config.width)  # fmt: skip
-    cx, cy, _ = track.point_at(dist)
+    x, y, yaw = _lane_poses(track, dist, lane)
+    return Obstacles(x, y, yaw, dist / track.length, lane, config.length, config.width)
+
+
+def place_obstacles_batch(
+    track: Track, config: ObstacleConfig, rngs: Sequence[np.random.Generator]
+) -> list[Obstacles]:
+    """`place_obstacles` for K cars at once, each drawing from its own generator.
+
+    The same layouts as K calls (each car's draws are sequential, as in `obstacle_distances`),
+    with one lane projection for all K x M boxes: what a batch of randomized resets needs.
+
+    Args:
+        track: the track, in the cars' driving direction.
+        config: the layout rules.
+        rngs: (K,) seeded generators, one per car.
+
+    Returns:
+        K layouts of M boxes each.
+    """
+    drawn = [obstacle_distances(track.length, config, rng) for rng in rngs]
+    if not drawn:
+        return []
+    dist = np.concatenate([d for d, _ in drawn])
+    lane = np.concatenate([la for _, la in drawn])
+    x, y, yaw = _lane_poses(track, dist, lane)
+    m = config.num_obstacles
+    return [
+        Obstacles(x[k * m : (k + 1) * m], y[k * m : (k + 1) * m], yaw[k * m : (k + 1) * m],
+                  dist[k * m : (k + 1) * m] / track.length, lane[k * m : (k + 1) * m],
+                  config.length, config.width)  # fmt: skip
+        for k in range(len(rngs))
+    ]
+
+
+def _lane_poses(
+    track: Track, dist: np.ndarray, lane: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Box poses: the centre point at ``dist`` projected onto the ``lane``'s mid-line.
+
+    Args:
+        track: the track, in the driving direction ``dist`` is measured in.
+        dist: (M,) float64 [m] centre-line distances.
+        lane: (M,) float64, +1 inner, -1 outer.
+
+    Returns:
+        x, y: (M,) float64 [m]; yaw: (M,) float64 [rad] along the lane (DeepRacer's
+        ``interpolate_yaw``).
+    """
     x, y, yaw = np.zeros_like(dist), np.zeros_like(dist), np.zeros_like(dist)
+    if dist.shape[0] == 0:
+        return x, y, yaw
+    cx, cy, _ = track.point_at(dist)
     for side, border in ((1.0, track.inner), (-1.0, track.outer)):
         mine = lane == side
         if not mine.any():
@@ -270,7 +318,7 @@ def place_obstacles(
         line = 0.5 * (track.centre + border)
         fx, fy, s = _project_onto_polyline(line, cx[mine], cy[mine])
         x[mine], y[mine], yaw[mine] = fx, fy, _lane_yaw(line, s)
-    return Obstacles(x, y, yaw, dist / track.length, lane, config.length, config.width)
+    return x, y, yaw
 
 
 def box_corners(obstacles: Obstacles) -> np.ndarray:
@@ -299,4 +347,5 @@ __all__ = [
     "box_corners",
     "obstacle_distances",
     "place_obstacles",
+    "place_obstacles_batch",
 ]
