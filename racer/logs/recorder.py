@@ -107,6 +107,10 @@ class EpisodeLog:
         end_time: [s] simulation time at the end of its last step.
         truncated: the episode hit the step limit rather than ending by DeepRacer's rules.
         laps: the laps driven, the unfinished last one included.
+        objects: one tuple per row, ``(x0, y0, heading0, x1, ...)``: each object's
+            ``objects_location`` [m] and ``objects_heading`` [rad] from the step's params, in
+            the params' order (boxes, bot cars, other racers); () when the run has no objects.
+            `racer.logs.objects` writes them beside the simtrace.
     """
 
     episode: int
@@ -119,6 +123,7 @@ class EpisodeLog:
     end_time: float
     truncated: bool = False
     laps: tuple[LapLog, ...] = ()
+    objects: tuple[tuple[float, ...], ...] = ()
 
     @property
     def steps(self) -> int:
@@ -136,6 +141,7 @@ class _CarBuffer:
     """The unfinished episode of one car."""
 
     rows: list[tuple[str, ...]] = field(default_factory=list)
+    objects: list[tuple[float, ...]] = field(default_factory=list)
     lap_of_row: list[int] = field(default_factory=list)
     laps: list[LapLog] = field(default_factory=list)
     reward: float = 0.0
@@ -266,6 +272,7 @@ class SimtraceRecorder:
         reward_text = str(reward)  # numpy scalars print their shortest round-trip decimal
         car.reward += float(reward_text)
         car.rows.append(self._row(params, action, reward_text, done, status, info, clock))
+        car.objects.append(object_poses(params))
         car.lap_of_row.append(len(car.laps))
         if status == "lap_complete":
             self._close_lap(car, params, info, complete=True, status=status)
@@ -341,6 +348,7 @@ class SimtraceRecorder:
             end_time=car.start_time + float(info["episode_time"]),
             truncated=bool(info.get("TimeLimit.truncated", False)),
             laps=tuple(car.laps),
+            objects=tuple(car.objects) if any(car.objects) else (),
         )
         self._cars[i] = _CarBuffer()
         return log
@@ -360,3 +368,17 @@ def closest_waypoint(params: dict[str, Any]) -> int:
     if math.hypot(nx - x, ny - y) < math.hypot(px - x, py - y):
         return int(following)
     return int(previous)
+
+
+def object_poses(params: dict[str, Any]) -> tuple[float, ...]:
+    """The step's objects as one flat tuple ``(x0, y0, heading0, x1, ...)`` [m, m, rad].
+
+    From ``objects_location`` and ``objects_heading`` (0.0 where a heading is missing); () when
+    the params list no object (a time trial).
+    """
+    location = params.get("objects_location") or ()
+    if not location:
+        return ()
+    heading = list(params.get("objects_heading") or ())
+    heading = (heading + [0.0] * len(location))[: len(location)]
+    return tuple(float(v) for (x, y), h in zip(location, heading, strict=True) for v in (x, y, h))

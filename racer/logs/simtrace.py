@@ -30,6 +30,8 @@ _INT = ("episode", "closest_waypoint", "obstacle_crash_counter")
 _BOOL = ("done", "all_wheels_on_track")
 _STR = ("action", "episode_status")
 _DEFAULTS = {"pause_duration": np.nan, "obstacle_crash_counter": 0, "wall_clock": np.nan}
+#: How an object sidecar's name ends (`racer.logs.objects`); such files are never simtraces.
+OBJECTS_SUFFIX = "-objects.csv"
 _ITERATION = re.compile(r"^(\d+)-iteration\.csv$")
 
 
@@ -166,7 +168,8 @@ def find_simtraces(run: Path | str) -> dict[str, list[Path]]:
     worker (``training-simtrace/``) or several (``0/training-simtrace/``, ...), the console's
     download (``sim-trace/training/training-simtrace/``), and evaluations in
     ``evaluation-*/evaluation-simtrace/`` or ``sim-trace/evaluation/*/evaluation-simtrace/``.
-    A single CSV file counts as a training log.
+    A single CSV file counts as a training log. Object sidecars (``*-objects.csv``, see
+    `racer.logs.objects`) are left out.
 
     Returns:
         ``{"training": [...], "evaluation": [...]}`` (either may be empty).
@@ -182,10 +185,11 @@ def find_simtraces(run: Path | str) -> dict[str, list[Path]]:
     training_dirs = sorted(run.glob("training-simtrace")) + sorted(
         run.glob("[0-9]*/training-simtrace")
     ) + sorted(run.glob("sim-trace/training/training-simtrace"))  # fmt: skip
-    training = [p for d in training_dirs for p in sorted(d.glob("*.csv"), key=iteration_of)]
-    evaluation = sorted(run.glob("evaluation-*/evaluation-simtrace/*.csv")) + sorted(
+    training = [p for d in training_dirs for p in sorted(d.glob("*.csv"), key=iteration_of)
+                if not p.name.endswith(OBJECTS_SUFFIX)]  # fmt: skip
+    evaluation = [p for p in sorted(run.glob("evaluation-*/evaluation-simtrace/*.csv")) + sorted(
         run.glob("sim-trace/evaluation/*/evaluation-simtrace/*.csv")
-    )  # fmt: skip
+    ) if not p.name.endswith(OBJECTS_SUFFIX)]  # fmt: skip
     if not training and not evaluation:
         raise LogError(
             f"{run} holds no simtrace: expected training-simtrace/*.csv or "

@@ -1,7 +1,8 @@
 """Write DeepRacer's simtrace CSVs and its robomaker log (SPEC 6.1 and 6.2).
 
 - `write_simtrace`: one ``{n}-iteration.csv`` (training) or ``0-iteration.csv`` (evaluation),
-  written atomically, with the current 19 columns or the console's 17.
+  written atomically, with the current 19 columns or the console's 17, and, for a run with
+  objects, its ``{n}-objects.csv`` sidecar (`racer.logs.objects`).
 - `RobomakerLog`: the text log DeepRacer's simulation worker prints, with the ``SIM_TRACE_LOG:``
   line of every step at printf precision and the header lines the log parsers look for (the
   hyper-parameters block, the action space, the sensor list, the world name).
@@ -21,6 +22,7 @@ from typing import Any, TextIO
 
 from racer.logs.atomic import log_error, write_text_atomic
 from racer.logs.metrics import TrainingMetrics, write_evaluation_metrics
+from racer.logs.objects import write_objects
 from racer.logs.recorder import EpisodeLog
 from racer.logs.simtrace import SIMTRACE_COLUMNS
 from racer.physics.model_metadata import ModelMetadata
@@ -53,7 +55,11 @@ def simtrace_text(episodes: Iterable[EpisodeLog], columns: int = 19) -> str:
 
 
 def write_simtrace(path: Path | str, episodes: Iterable[EpisodeLog], columns: int = 19) -> Path:
-    """Write one simtrace file atomically (see `racer.logs.atomic`).
+    """Write one simtrace file atomically (see `racer.logs.atomic`), and its object sidecar.
+
+    When the episodes have objects (boxes, bot cars), their poses go to the sidecar
+    ``{n}-objects.csv`` first (`racer.logs.objects.write_objects`), so a simtrace on disk always
+    has its sidecar; without objects a stale sidecar of that name is removed.
 
     Args:
         path: e.g. ``RunFolder.training_simtrace_file(n)`` or ``evaluation_simtrace(ts)``.
@@ -68,7 +74,10 @@ def write_simtrace(path: Path | str, episodes: Iterable[EpisodeLog], columns: in
         LogError: the file cannot be written; an earlier file of the same name stays intact.
         ValueError: ``columns`` is not 17, 18 or 19.
     """
-    return write_text_atomic(path, simtrace_text(episodes, columns))
+    episodes = list(episodes)
+    text = simtrace_text(episodes, columns)
+    write_objects(path, episodes)
+    return write_text_atomic(path, text)
 
 
 # --------------------------------------------------------------------------- robomaker log

@@ -327,7 +327,8 @@ class Trainer:
         metrics = TrainingMetrics(self.folder.metrics_file)
         if self.resume:
             metrics.truncate(self.state.episodes)  # drop what an uncommitted iteration added
-            for path in self.folder.training_simtrace.glob("*-iteration.csv"):
+            simtrace = self.folder.training_simtrace
+            for path in [*simtrace.glob("*-iteration.csv"), *simtrace.glob("*-objects.csv")]:
                 if int(path.name.split("-")[0]) > self.state.iteration:
                     path.unlink()  # written by a round that was never committed
         return metrics

@@ -18,7 +18,7 @@ import pygame
 from racer.errors import RacerError
 from racer.track import Track, load_track
 from racer.viewer.render import COLOUR_MODES, HUD_TEXT, ReplayRenderer
-from racer.viewer.source import LoggedEpisodes, load_episodes, logged_obstacles, off_track_rows
+from racer.viewer.source import LoggedEpisodes, load_episodes, off_track_rows, replay_objects
 
 #: [steps/s] playback rate at 1x: DeepRacer's simulator steps at about 15 Hz.
 STEP_RATE = 15.0
@@ -66,7 +66,10 @@ class ReplayApp:
             raise RacerError(f"colour_by must be one of {COLOUR_MODES}, got {colour_by!r}.")
         self.episodes = episodes
         self.index = int(start)
-        self.renderer = ReplayRenderer(track, episodes.columns(self.index), size)
+        # Each episode's logged objects are drawn; ``renderer.obstacles`` is the fallback for
+        # episodes without an object log (see `racer.viewer.source.replay_objects`).
+        self.renderer = ReplayRenderer(track, episodes.columns(self.index), size,
+                                       objects=episodes.objects(self.index))  # fmt: skip
         self.renderer.colour_by = colour_by
         self.position = 0.0
         self.playing = False
@@ -99,7 +102,8 @@ class ReplayApp:
         return pygame.Rect(10, height + 8, width - 20, 22)
 
     def _load_episode(self) -> None:
-        self.renderer.set_episode(self.episodes.columns(self.index))
+        self.renderer.set_episode(self.episodes.columns(self.index),
+                                  self.episodes.objects(self.index))  # fmt: skip
         self.position = 0.0
         self._off_track = off_track_rows(self.renderer.episode)
         self._strip = None
@@ -327,7 +331,7 @@ def replay_window(
     episodes = load_episodes(run_or_csv, evaluation=evaluation, iteration=iteration)
     base = track if isinstance(track, Track) else load_track(track)
     app = ReplayApp(episodes, base, start=episodes.index_of(episode), colour_by=colour_by)
-    app.renderer.obstacles, note = logged_obstacles(run_or_csv, base)
+    app.renderer.obstacles, note = replay_objects(episodes, run_or_csv, base)
     if note:
         episodes.trace.warnings.append(note)
     app.run()

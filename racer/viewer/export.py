@@ -12,7 +12,7 @@ import numpy as np
 
 from racer.errors import LogError, RacerError
 from racer.track import Track, load_track
-from racer.viewer.source import load_episodes, logged_obstacles
+from racer.viewer.source import load_episodes, replay_objects
 
 
 @dataclass
@@ -89,9 +89,11 @@ def export_episode(
     _headless()
     from racer.viewer.render import ReplayRenderer
 
-    renderer = ReplayRenderer(base, episodes.columns(index), size)
+    renderer = ReplayRenderer(base, episodes.columns(index), size, objects=episodes.objects(index))
     renderer.colour_by = colour_by
-    renderer.obstacles, note = logged_obstacles(run_or_csv, base)
+    renderer.obstacles, note = replay_objects(episodes, run_or_csv, base)
+    if renderer.objects is not None:
+        note = ""  # this episode's objects were logged: nothing is missing from its video
     warnings = episodes.warnings + ([note] if note else [])
     frames = (renderer.render_array(k) for k in range(renderer.steps))
     # Written beside the output and renamed when complete: a stopped export leaves no broken video.

@@ -11,13 +11,15 @@ import math
 import numpy as np
 import pygame
 
-from racer.env.core import ground_texture
+from racer.env.core import BOT_SHADE, BOX_BUFFER, ground_texture
 from racer.logs.simtrace import Simtrace
 from racer.physics.car import CarParams
-from racer.sensors.boxes import BoxRenderer
+from racer.sensors.boxes import BoxRenderer, BoxStyle
 from racer.sensors.camera import Camera, CameraConfig
 from racer.track import Track
+from racer.track.bots import BOT_HEIGHT, BOT_LENGTH, BOT_WIDTH
 from racer.track.obstacles import Obstacles, box_corners
+from racer.viewer.source import BOT, BOX, EpisodeObjects
 
 #: [m] how far the logged model point (X, Y) lies ahead of the body centre (SPEC 6.1).
 MODEL_POINT_AHEAD = 0.14
@@ -26,6 +28,7 @@ COLOUR_MODES = ("reward", "speed", "action")
 CAR_COLOUR = (230, 30, 30)
 BOX_COLOUR = (123, 97, 79)  # the simapp's box_obstacle brown
 BOT_COLOUR = (70, 50, 140)  # bot cars
+RACER_COLOUR = (240, 150, 20)  # the other racing cars of a race
 BACKGROUND = (46, 110, 52)
 ROAD = (90, 90, 96)
 BORDER = (235, 235, 235)
@@ -179,12 +182,16 @@ class ReplayRenderer:
             ``episode_status``.
         size: (width, height) of a frame [px].
         camera: draw the inset of the car's camera view.
+        objects: the episode's logged objects, or None (see `set_episode`).
 
     Attributes:
         colour_by: what the trail's colour shows, one of `COLOUR_MODES`.
         show_camera: draw the camera inset (only when made with ``camera=True``).
-        obstacles: boxes to draw on the track and in the camera (see
-            `racer.viewer.source.logged_obstacles`), or None.
+        obstacles: fixed boxes to draw on the track and in the camera (see
+            `racer.viewer.source.logged_obstacles`), or None; drawn only for an episode without
+            logged ``objects``.
+        objects: the episode's logged objects (boxes, bot cars, other racers), drawn at their
+            pose of each step; set with `set_episode`.
     """
 
     def __init__(
@@ -194,6 +201,7 @@ class ReplayRenderer:
         size: tuple[int, int] = (960, 720),
         *,
         camera: bool = True,
+        objects: EpisodeObjects | None = None,
     ) -> None:
         if not pygame.font.get_init():
             pygame.font.init()
@@ -202,6 +210,7 @@ class ReplayRenderer:
         self.colour_by = "reward"
         self.show_camera = camera
         self.obstacles: Obstacles | None = None
+        self.objects: EpisodeObjects | None = None
         self._boxes = BoxRenderer(CameraConfig()) if camera else None
         self._font = pygame.font.Font(None, max(14, self.size[1] // 32))
         self._camera = Camera(CameraConfig(), ground_texture(track.geometry)) if camera else None
@@ -209,14 +218,23 @@ class ReplayRenderer:
         if self._camera is not None:
             self._frame = np.zeros((1, *self._camera.shape), np.uint8)
         self.view: TrackView | None = None
-        self.set_episode(episode)
+        self.set_episode(episode, objects)
 
-    def set_episode(self, episode: dict[str, np.ndarray]) -> None:
+    def set_episode(
+        self, episode: dict[str, np.ndarray], objects: EpisodeObjects | None = None
+    ) -> None:
         """Show another episode on the same track.
 
         The camera and, if the fit holds, the track drawing are reused.
+
+        Args:
+            episode: its columns (see the class).
+            objects: its logged objects, T rows like the columns (see
+                `racer.viewer.source.LoggedEpisodes.objects`), or None.
         """
         self.episode = episode
+        self.objects = objects
+        self._object_yaw = None if objects is None else object_yaw(self.track, objects)
         self.steps = len(episode["X"])
         yaw = np.deg2rad(np.asarray(episode["yaw"], np.float64))
         self.yaw = yaw
@@ -261,7 +279,7 @@ class ReplayRenderer:
         """Background plus the trail up to step ``k``, drawn incrementally for forward replay."""
         if self._trail is None or k < self._trail_upto or self._trail_mode != self.colour_by:
             self._trail = self.view.background.copy()
-            if self.obstacles is not None:
+            if self.obstacles is not None and self.objects is None:
                 for corners in box_corners(self.obstacles):
                     pygame.draw.polygon(self._trail, BOX_COLOUR,
                                         self.to_screen(corners[:, 0], corners[:, 1]))  # fmt: skip
@@ -283,12 +301,41 @@ class ReplayRenderer:
             raise ValueError("this renderer was made with camera=False")
         self._camera.render(self.body_x[k : k + 1], self.body_y[k : k + 1],
                             self.yaw[k : k + 1], self._frame)  # fmt: skip
-        if self.obstacles is not None and self._boxes is not None:
+        if self.objects is not None and self._boxes is not None:
+            self._render_objects(k)
+        elif self.obstacles is not None and self._boxes is not None:
             o = self.obstacles
             self._boxes.render(self._frame, self.body_x[k : k + 1], self.body_y[k : k + 1],
                                self.yaw[k : k + 1], o.x, o.y, o.yaw, length=o.length - 0.1,
                                width=o.width - 0.1)  # fmt: skip
         return self._frame[0, :, :, 0]
+
+    def object_corners(self, k: int) -> list[tuple[int, np.ndarray]]:
+        """(kind, screen corners (4, 2)) of each logged object present at step ``k``."""
+        if self.objects is None or self._object_yaw is None:
+            return []
+        o = self.objects
+        length, width = object_footprints(o)
+        out = []
+        for i in np.flatnonzero(np.isfinite(o.x[k]) & np.isfinite(o.y[k])):
+            corners = self.view.footprint(o.x[k, i], o.y[k, i], self._object_yaw[k, i],
+                                          length[i], width[i])  # fmt: skip
+            out.append((int(o.kinds[i]), corners))
+        return out
+
+    def _render_objects(self, k: int) -> None:
+        """Draw the logged objects of step ``k`` into the camera frame, as the env draws them."""
+        o = self.objects
+        box = BoxStyle()
+        is_box = o.kinds == BOX  # bots and other racers are DeepRacer cars alike
+        length = np.where(is_box, o.box_length - BOX_BUFFER, BOT_LENGTH)
+        width = np.where(is_box, o.box_width - BOX_BUFFER, BOT_WIDTH)
+        height = np.where(is_box, box.height, BOT_HEIGHT)
+        shade = np.where(is_box[:, None], np.array(box.shade), np.array(BOT_SHADE))
+        self._boxes.render(self._frame, self.body_x[k : k + 1], self.body_y[k : k + 1],
+                           self.yaw[k : k + 1], o.x[k], o.y[k], self._object_yaw[k],
+                           length=length, width=width, height=height,
+                           shade=shade.astype(np.int64))  # fmt: skip
 
     def camera_rect(self) -> pygame.Rect:
         """Where the camera inset is drawn in a frame."""
@@ -318,6 +365,9 @@ class ReplayRenderer:
         if not 0 <= k < self.steps:
             raise IndexError(f"step {k} is outside the episode's {self.steps} rows")
         frame = self._trail_to(k).copy()
+        colours = {BOX: BOX_COLOUR, BOT: BOT_COLOUR}
+        for kind, corners in self.object_corners(k):
+            pygame.draw.polygon(frame, colours.get(kind, RACER_COLOUR), corners)
         self._draw_hud(frame, k)  # translucent, under the car
         if np.isfinite([self.body_x[k], self.body_y[k], self.yaw[k]]).all():
             pygame.draw.polygon(frame, CAR_COLOUR, self.car_corners(k))
@@ -331,3 +381,50 @@ class ReplayRenderer:
 
     def _draw_hud(self, frame: pygame.Surface, k: int) -> None:
         draw_text_panel(frame, self._font, self.hud_lines(k))
+
+
+def object_footprints(objects: EpisodeObjects) -> tuple[np.ndarray, np.ndarray]:
+    """(K,) lengths and (K,) widths [m] drawn from above for each logged object.
+
+    A box as the replay draws fixed boxes (its collision rectangle), a bot car at its size, another
+    racer at the car's.
+    """
+    car = CarParams()
+    kinds = objects.kinds
+    length = np.select([kinds == BOX, kinds == BOT], [objects.box_length, BOT_LENGTH], car.length)
+    width = np.select([kinds == BOX, kinds == BOT], [objects.box_width, BOT_WIDTH], car.width)
+    return length.astype(np.float64), width.astype(np.float64)
+
+
+def object_yaw(track: Track, objects: EpisodeObjects) -> np.ndarray:
+    """(T, K) yaw [rad] to draw each logged object with.
+
+    Bot cars and racers keep their logged heading. The logs give boxes heading 0.0 (as
+    DeepRacer's params do), but a box lies along its lane: its yaw is the direction of the
+    centre-line segment nearest to it (a box looks the same turned by pi, so the driving direction
+    does not matter).
+    """
+    yaw = np.array(objects.heading, dtype=np.float64, copy=True)
+    boxes = objects.kinds == BOX
+    if not boxes.any():
+        return yaw
+    x, y = objects.x[:, boxes], objects.y[:, boxes]
+    points = np.stack([x.ravel(), y.ravel()], axis=1)
+    finite = np.isfinite(points).all(axis=1)
+    unique, inverse = np.unique(points[finite], axis=0, return_inverse=True)
+    box_yaw = np.zeros(len(points))
+    box_yaw[finite] = _nearest_segment_yaw(track.centre, unique)[inverse.ravel()]
+    yaw[:, boxes] = box_yaw.reshape(x.shape)
+    return yaw
+
+
+def _nearest_segment_yaw(line: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(P,) direction [rad] of the segment of polyline ``line`` (S + 1, 2) nearest each point."""
+    if len(points) == 0:
+        return np.zeros(0)
+    start, step = line[:-1], np.diff(line, axis=0)  # (S, 2)
+    squared = np.maximum((step**2).sum(axis=1), 1e-12)
+    t = np.clip(((points[:, None, :] - start[None]) * step[None]).sum(axis=2) / squared, 0.0, 1.0)
+    nearest = start[None] + t[:, :, None] * step[None]  # (P, S, 2)
+    best = np.argmin(((points[:, None, :] - nearest) ** 2).sum(axis=2), axis=1)
+    return np.arctan2(step[best, 1], step[best, 0])

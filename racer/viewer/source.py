@@ -1,4 +1,11 @@
-"""The episodes a replay can show: one kind of simtrace of a run (or one CSV), in log order."""
+"""The episodes a replay can show: one kind of simtrace of a run (or one CSV), in log order.
+
+With each simtrace file comes its object sidecar when the run had objects
+(`racer.logs.objects`): then every episode knows where its boxes, bot cars and other racing cars
+were at each step (`LoggedEpisodes.objects`). Without a usable sidecar (an older run, a damaged
+file) the replay falls back to the fixed boxes of ``racer.toml`` (`logged_obstacles`), with a
+note.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ import numpy as np
 
 from racer.config import from_dict
 from racer.errors import LogError, RacerError
+from racer.logs.objects import ObjectLog, objects_path, read_objects
 from racer.logs.simtrace import Simtrace, find_simtraces, iteration_of, read_simtrace
 from racer.track import Track
 from racer.track.bots import BotConfig
@@ -18,6 +26,54 @@ from racer.track.obstacles import ObstacleConfig, Obstacles, place_obstacles
 #: Episode statuses that end an episode with the car off the road (SPEC 5.1), and the
 #: moments the viewer's "off-track" key jumps to.
 OFF_TRACK_STATUSES = ("off_track", "crashed", "reversed", "immobilized")
+#: Kinds of logged object (`EpisodeObjects.kinds`).
+BOX, BOT, RACER = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class EpisodeObjects:
+    """Where the objects of one episode were at each of its T steps (from the object log).
+
+    Attributes:
+        x: (T, K) float64 [m] each object's position, east (``objects_location``); NaN marks an
+            absent object.
+        y: (T, K) float64 [m] north.
+        heading: (T, K) float64 [rad] ``objects_heading`` (0.0 for boxes, whose yaw the logs
+            do not give: a box lies along the track, see `racer.viewer.render`).
+        kinds: (K,) int64, `BOX`, `BOT` or `RACER` for each object.
+        box_length: [m] a box's collision rectangle along its yaw (the run's ObstacleConfig).
+        box_width: [m] across it.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    heading: np.ndarray
+    kinds: np.ndarray
+    box_length: float = ObstacleConfig.length
+    box_width: float = ObstacleConfig.width
+
+
+@dataclass(frozen=True)
+class RunObjects:
+    """What ``racer.toml`` says about a run's objects.
+
+    Attributes:
+        obstacles: the boxes' configuration.
+        bots: the number of bot cars.
+        found: whether a ``racer.toml`` was read (else both are empty defaults).
+        note: why it could not be read, or "".
+    """
+
+    obstacles: ObstacleConfig = ObstacleConfig()
+    bots: int = 0
+    found: bool = False
+    note: str = ""
+
+    def kinds(self, count: int) -> np.ndarray:
+        """(count,) int64 kinds of the logged objects: M boxes, B bots, then other racers."""
+        index = np.arange(count)
+        m, b = self.obstacles.num_obstacles, self.bots
+        return np.where(index < m, BOX, np.where(index < m + b, BOT, RACER)).astype(np.int64)
 
 
 @dataclass
@@ -29,12 +85,21 @@ class LoggedEpisodes:
         kind: ``training`` or ``evaluation``.
         trace: the simtrace rows (see `racer.logs.simtrace.read_simtrace`).
         entries: (file index, episode number, row indices) of each episode.
+        poses: (R, K, 3) float64 x [m], y [m], heading [rad] of each trace row's K objects
+            (from the object log), or None when no file had a usable log.
+        logged: (R,) bool, the rows whose objects were logged.
+        run: what the run's ``racer.toml`` says about its objects.
+        object_note: what was wrong with the object logs (missing, damaged), or "".
     """
 
     source: Path
     kind: str
     trace: Simtrace
     entries: list[tuple[int, int, np.ndarray]]
+    poses: np.ndarray | None = None
+    logged: np.ndarray | None = None
+    run: RunObjects = RunObjects()
+    object_note: str = ""
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -48,6 +113,21 @@ class LoggedEpisodes:
         """The columns of the ``index``-th episode, each (K,) in step order."""
         rows = self.entries[index][2]
         return {name: values[rows] for name, values in self.trace.columns.items()}
+
+    def objects(self, index: int) -> EpisodeObjects | None:
+        """The logged objects of the ``index``-th episode, or None when they were not logged."""
+        rows = self.entries[index][2]
+        if self.poses is None or self.logged is None or not self.logged[rows].all():
+            return None
+        poses = self.poses[rows]
+        o = self.run.obstacles
+        return EpisodeObjects(poses[:, :, 0], poses[:, :, 1], poses[:, :, 2],
+                              self.run.kinds(poses.shape[1]), o.length, o.width)  # fmt: skip
+
+    @property
+    def all_logged(self) -> bool:
+        """Every episode's objects were logged."""
+        return self.logged is not None and bool(self.logged.all())
 
     def number(self, index: int) -> int:
         """The logged episode number of the ``index``-th episode."""
@@ -97,7 +177,72 @@ def load_episodes(
     entries = list(trace.episodes())
     if not entries:
         raise LogError(f"{run_or_csv} holds no complete {kind} row to replay.")
-    return LoggedEpisodes(Path(run_or_csv), kind, trace, entries)
+    run = run_objects(run_or_csv)
+    episodes = LoggedEpisodes(Path(run_or_csv), kind, trace, entries, run=run)
+    _attach_objects(episodes)
+    return episodes
+
+
+def run_objects(run_or_csv: str | Path) -> RunObjects:
+    """The object settings in a run's ``racer.toml``.
+
+    For a CSV, the ``racer.toml`` of the run folder it lies in (up to three levels up) is read.
+    """
+    path = Path(run_or_csv)
+    folders = [path] if path.is_dir() else list(path.parents)[:3]
+    config_file = next((f / "racer.toml" for f in folders if (f / "racer.toml").is_file()), None)
+    if config_file is None:
+        return RunObjects()
+    try:
+        env = tomllib.loads(config_file.read_text()).get("env", {})
+        obstacles = from_dict(ObstacleConfig, env.get("obstacles", {}), str(config_file))
+        bots = from_dict(BotConfig, env.get("bots", {}), str(config_file)).count
+    except (OSError, tomllib.TOMLDecodeError, RacerError) as exc:
+        return RunObjects(note=f"cannot read the objects of {config_file}: {exc}")
+    return RunObjects(obstacles, bots, found=True)
+
+
+def _attach_objects(episodes: LoggedEpisodes) -> None:
+    """Read the object log of every simtrace file and line its rows up with the trace's rows.
+
+    A file whose log is missing (in a run with objects), damaged or out of step with its
+    simtrace keeps its rows unlogged, and ``object_note`` says so.
+    """
+    trace, run = episodes.trace, episodes.run
+    has_objects = bool(run.obstacles.num_obstacles or run.bots)
+    logs: dict[int, ObjectLog] = {}
+    problems: list[str] = []
+    for index, path in enumerate(trace.sources):
+        sidecar = objects_path(path)
+        if not sidecar.is_file():
+            if has_objects:
+                problems.append(f"{sidecar.name} is missing")
+            continue
+        try:
+            log = read_objects(sidecar)
+        except LogError as exc:
+            problems.append(str(exc).removesuffix("."))
+            continue
+        rows = np.flatnonzero(trace["file"] == index)
+        # The simtrace may be read only up to damage: its rows must be the log's first ones.
+        if len(log) < len(rows) or not (
+            np.array_equal(log.episode[: len(rows)], trace["episode"][rows])
+            and np.array_equal(log.steps[: len(rows)], trace["steps"][rows])
+        ):
+            problems.append(f"{sidecar.name} does not match its simtrace")
+            continue
+        logs[index] = log
+    if logs:
+        count = max(log.count for log in logs.values())
+        episodes.poses = np.full((len(trace), count, 3), np.nan)
+        episodes.logged = np.zeros(len(trace), bool)
+        for index, log in logs.items():
+            rows = np.flatnonzero(trace["file"] == index)
+            episodes.poses[rows, : log.count] = log.poses[: len(rows)]
+            episodes.logged[rows] = True
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        episodes.object_note = f"object log: {problems[0]}{more}"
 
 
 def off_track_rows(columns: dict[str, np.ndarray]) -> np.ndarray:
@@ -111,11 +256,12 @@ def off_track_rows(columns: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def logged_obstacles(run_or_csv: str | Path, track: Track) -> tuple[Obstacles | None, str]:
-    """The obstacle boxes of a racer run, and a note.
+    """The fixed obstacle boxes of a racer run, and a note: the fallback of the object log.
 
     A racer run keeps its settings in ``racer.toml``; boxes at fixed places are placed again
-    from them (DeepRacer's logs do not record obstacles at all). Boxes that moved every episode
-    cannot be shown: the note says so. None when the run has no boxes (or is not a racer run).
+    from them (DeepRacer's own logs do not record obstacles at all). Boxes that moved every
+    episode and bot cars cannot be shown without the object log: the note says so. None when
+    the run has no boxes (or is not a racer run).
     """
     config_file = Path(run_or_csv) / "racer.toml"
     if not config_file.is_file():
@@ -127,13 +273,32 @@ def logged_obstacles(run_or_csv: str | Path, track: Track) -> tuple[Obstacles | 
         bots = from_dict(BotConfig, env.get("bots", {}), str(config_file)).count
     except (OSError, tomllib.TOMLDecodeError, RacerError) as exc:
         return None, f"cannot read the obstacles of {config_file}: {exc}"
-    bot_note = (f"the run's {bots} bot cars move and are not logged, so the replay does not show "
-                "them" if bots else "")  # fmt: skip
+    bot_note = (f"the run's {bots} bot cars move and their object log is missing, so the replay "
+                "does not show them" if bots else "")  # fmt: skip
     if not config.num_obstacles:
         return None, bot_note
     if config.randomize:
-        note = (f"the run's {config.num_obstacles} boxes moved every episode and are not logged, "
-                "so the replay does not show them")  # fmt: skip
+        note = (f"the run's {config.num_obstacles} boxes moved every episode and their object log "
+                "is missing, so the replay does not show them")  # fmt: skip
         return None, "; ".join(filter(None, (note, bot_note)))
     driven = track.with_reverse(bool(env.get("reverse", False)))
     return place_obstacles(driven, config), bot_note
+
+
+def replay_objects(
+    episodes: LoggedEpisodes, run_or_csv: str | Path, track: Track
+) -> tuple[Obstacles | None, str]:
+    """The fallback boxes for episodes without an object log, and a one-line note to show.
+
+    When every episode's objects were logged, nothing falls back and the note is empty;
+    otherwise `logged_obstacles` gives the run's fixed boxes, and the note says what was wrong
+    with the object log and what the replay cannot show.
+    """
+    if episodes.all_logged:
+        return None, episodes.run.note  # a racer.toml that cannot be read: kinds are unknown
+    boxes, note = logged_obstacles(run_or_csv, track)
+    if episodes.object_note:
+        shown = "the run's fixed boxes only" if boxes is not None else "no objects"
+        note = note or f"those episodes show {shown}"
+        note = f"{episodes.object_note}: {note}"
+    return boxes, note

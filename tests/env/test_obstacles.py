@@ -164,12 +164,12 @@ def test_racer_train_with_obstacles_keeps_them_in_the_run(tmp_path):
     config = run_env_config(RunFolder(run))
     assert config.obstacles == ObstacleConfig(count=2)
     assert config.bots.count == 1 and config.bots.lane_change
-    # the replay draws the fixed boxes and says the bots are not logged
+    # without an object log, the replay falls back to the fixed boxes and says what it misses
     from racer.track import load_track
     from racer.viewer.source import logged_obstacles
 
     boxes, note = logged_obstacles(run, load_track("oval"))
-    assert boxes.count == 2 and "1 bot cars move and are not logged" in note
+    assert boxes.count == 2 and "1 bot cars move and their object log is missing" in note
 
 
 def test_randomized_boxes_give_the_same_object_keys_as_one_car_at_a_time():
