@@ -1,15 +1,16 @@
 """Environment throughput: steps/s of RacerEnv and RacerVecEnv, and where the time goes.
 
     python scripts/bench_env.py [--track oval] [--seconds 5] [--sizes 1,8,64] [--obstacles 6]
-        [--bots 3]
+        [--bots 3] [--repeats 3]
 
 Every run has the camera on and calls the bundled centre-line reward function (a Python file
 loaded as DeepRacer would) for every car on every step. Cars drive a fixed cycle of actions and
 reset automatically, so the figures include resets. ``--obstacles M`` runs the object-avoidance
 race type (M boxes, fixed and then randomized per episode, crashes judged, drawn in every camera)
-after the time trial, and prints its share of the time-trial steps/s; ``--bots B`` does the same
-for head-to-bot (B bot cars per car, randomized per episode, with lane changes, moving every
-step). Figures are wall-clock on this machine: noisy, never asserted in tests.
+after the time trial, and prints its share of the time-trial steps/s (the median of ``--repeats``
+pairs of runs, the time trial measured again just before each); ``--bots B`` does the same for
+head-to-bot (B bot cars per car, randomized per episode, with lane changes, moving every step).
+Figures are wall-clock on this machine: noisy, never asserted in tests.
 """
 
 from __future__ import annotations
@@ -137,6 +138,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,8,64")
     parser.add_argument("--obstacles", type=int, default=0, help="also run with M boxes")
     parser.add_argument("--bots", type=int, default=0, help="also run with B bot cars per car")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="time-trial/race-type pairs per share (median reported)")  # fmt: skip
     args = parser.parse_args()
     config = EnvConfig(track=args.track)
     print(
@@ -145,30 +148,40 @@ def main() -> None:
     )
     print(f"RacerEnv (single)      {single_env(config, args.seconds):9,.0f} steps/s")
     sizes = [int(s) for s in args.sizes.split(",")]
-    plain = {}
     for n in sizes:
-        plain[n] = vec_env(config, n, args.seconds)
-        print(f"RacerVecEnv N={n:<3d}      {plain[n]:9,.0f} steps/s")
+        print(f"RacerVecEnv N={n:<3d}      {vec_env(config, n, args.seconds):9,.0f} steps/s")
     breakdown(config, max(sizes))
     for randomize in (False, True) if args.obstacles else ():
         where = "randomized per episode" if randomize else "fixed, DeepRacer's default"
         boxes = ObstacleConfig(count=args.obstacles, randomize=randomize)
         compare(f"object avoidance, {args.obstacles} boxes ({where})",
-                replace(config, obstacles=boxes), sizes, args.seconds, plain)  # fmt: skip
+                replace(config, obstacles=boxes), config, sizes, args.seconds,
+                args.repeats)  # fmt: skip
     if args.bots:
         bots = BotConfig(count=args.bots, randomize=True, lane_change=True)
         compare(f"head-to-bot, {args.bots} bot cars per car (randomized, lane changes)",
-                replace(config, bots=bots), sizes, args.seconds, plain)  # fmt: skip
+                replace(config, bots=bots), config, sizes, args.seconds,
+                args.repeats)  # fmt: skip
 
 
-def compare(title: str, config: EnvConfig, sizes: list[int], seconds: float,
-            plain: dict[int, float]) -> None:  # fmt: skip
-    """Steps/s of a race type at each size, as a share of the time trial's, and its breakdown."""
+def compare(title: str, config: EnvConfig, base: EnvConfig, sizes: list[int], seconds: float,
+            repeats: int) -> None:  # fmt: skip
+    """Steps/s of a race type at each size, as a share of the time trial's, and its breakdown.
+
+    The time trial is measured again right before each of the ``repeats`` runs, so that each
+    share compares two runs under the same load (this machine is shared); the median is the
+    figure.
+    """
     print(f"\n{title}:")
     for n in sizes:
-        rate = vec_env(config, n, seconds)
-        print(f"RacerVecEnv N={n:<3d}      {rate:9,.0f} steps/s "
-              f"({100.0 * rate / plain[n]:.0f} % of the time trial)")
+        shares, rates = [], []
+        for _ in range(repeats):
+            plain = vec_env(base, n, seconds)
+            rates.append(vec_env(config, n, seconds))
+            shares.append(100.0 * rates[-1] / plain)
+        listed = ", ".join(f"{v:.0f}" for v in shares)
+        print(f"RacerVecEnv N={n:<3d}      {float(np.median(rates)):9,.0f} steps/s (median; "
+              f"{float(np.median(shares)):.0f} % of the time trial, runs: {listed} %)")
     breakdown(config, max(sizes))
 
 if __name__ == "__main__":

@@ -653,15 +653,17 @@ class RacerCore:
     def _clear_start(self, sel: np.ndarray, track: Track, s: np.ndarray, x: np.ndarray,
                      y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """SPEC 4.5: a start within 1 m of an object moves to the lane on its other side."""
+        mb = self.num_boxes + self.num_bots
+        gap = np.hypot(self.box_x[sel, :mb] - x[:, None], self.box_y[sel, :mb] - y[:, None])
+        near = gap <= START_CLEARANCE
+        rows = np.flatnonzero(near.any(axis=1))
+        if not len(rows):
+            return x, y
+        nearest = np.argmin(np.where(near[rows], gap[rows], np.inf), axis=1)
+        lanes = np.array([self._object_lanes(int(sel[k]), track)[1][j]
+                          for k, j in zip(rows, nearest, strict=True)])  # fmt: skip
         x, y = x.copy(), y.copy()
-        for k, i in enumerate(sel):
-            _, lanes = self._object_lanes(int(i), track)
-            gap = np.hypot(self.box_x[i, : len(lanes)] - x[k], self.box_y[i, : len(lanes)] - y[k])
-            near = gap <= START_CLEARANCE
-            if near.any():
-                nearest = int(np.argmin(np.where(near, gap, np.inf)))
-                lx, ly = track.lane_point_at(s[k : k + 1], np.array([-lanes[nearest]]))
-                x[k], y[k] = lx[0], ly[0]
+        x[rows], y[rows] = track.lane_point_at(s[rows], -lanes)
         return x, y
 
     def _objects_table(self) -> ObjectTable:

@@ -22,8 +22,10 @@ Everything here is in metres and radians; ``lane`` is +1 for the inner lane (the
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -185,30 +187,66 @@ def obstacle_distances(
         )
     gap = start
     # Sequential on purpose: each draw reads its neighbours' current (possibly redrawn) values.
-    for i in rng.permutation(n):
-        lo = start if i == 0 else dist[i - 1] + gap
-        hi = end if i == n - 1 else dist[i + 1] - gap
+    # (Python floats: this runs at every reset of every car.)
+    values = dist.tolist()
+    for i in rng.permutation(n).tolist():
+        lo = start if i == 0 else values[i - 1] + gap
+        hi = end if i == n - 1 else values[i + 1] - gap
         if lo < hi:
-            dist[i] = rng.uniform(lo, hi)
+            values[i] = rng.uniform(lo, hi)
     lane = np.where(rng.integers(0, 2, n) == 1, -1.0, 1.0)
-    return dist, lane
+    return np.array(values), lane
+
+
+@dataclass(frozen=True, eq=False)
+class _Lane:
+    """A lane mid-line and what projecting onto it needs, computed once per track direction.
+
+    Attributes:
+        line: (V, 2) float64 [m] vertices; a, d: (V - 1, 2) segment starts and vectors;
+        seg2: (V - 1,) squared segment lengths [m^2]; cum: (V,) arc length at each vertex [m].
+    """
+
+    line: np.ndarray
+    a: np.ndarray
+    d: np.ndarray
+    seg2: np.ndarray
+    cum: np.ndarray
+
+
+_lane_cache: weakref.WeakKeyDictionary[Any, dict[tuple[bool, float], _Lane]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _lane(track: Track, side: float) -> _Lane:
+    """The inner (+1) or outer (-1) lane of ``track`` in its driving direction, cached."""
+    lanes = _lane_cache.setdefault(track.geometry, {})
+    key = (track.reverse, side)
+    if key not in lanes:
+        border = track.inner if side > 0 else track.outer
+        line = 0.5 * (track.centre + border)
+        d = np.diff(line, axis=0)
+        seg2 = np.einsum("ij,ij->i", d, d)
+        cum = np.concatenate([[0.0], np.cumsum(np.sqrt(seg2))])
+        lanes[key] = _Lane(line, line[:-1], d, seg2, cum)
+    return lanes[key]
 
 
 def _project_onto_polyline(
-    line: np.ndarray, px: np.ndarray, py: np.ndarray
+    lane: _Lane, px: np.ndarray, py: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nearest points on a polyline (the first segment wins ties, as shapely's ``project``).
 
     Args:
-        line: (V, 2) float64 [m] vertices.
+        lane: the polyline.
         px: (M,) float64 [m] query points, x.
         py: (M,) float64 [m] query points, y.
 
     Returns:
         fx, fy: (M,) float64 [m] the nearest points; s: (M,) float64 [m] their arc length.
     """
-    a, d = line[:-1], np.diff(line, axis=0)
-    seg2 = np.einsum("ij,ij->i", d, d)
+    a, d, seg2 = lane.a, lane.d, lane.seg2
     rel_x = px[:, None] - a[None, :, 0]
     rel_y = py[:, None] - a[None, :, 1]
     t = (rel_x * d[None, :, 0] + rel_y * d[None, :, 1]) / np.where(seg2 > 0.0, seg2, 1.0)
@@ -217,19 +255,19 @@ def _project_onto_polyline(
     ey = rel_y - t * d[None, :, 1]
     j = np.argmin(ex * ex + ey * ey, axis=1)
     tj = t[np.arange(px.shape[0]), j]
-    cum = np.concatenate([[0.0], np.cumsum(np.sqrt(seg2))])
+    cum = lane.cum
     fx = a[j, 0] + tj * d[j, 0]
     fy = a[j, 1] + tj * d[j, 1]
     return fx, fy, cum[j] + tj * np.sqrt(seg2[j])
 
 
-def _lane_yaw(line: np.ndarray, s: np.ndarray) -> np.ndarray:
+def _lane_yaw(lane: _Lane, s: np.ndarray) -> np.ndarray:
     """DeepRacer's ``interpolate_yaw`` (central difference) on a lane at arc lengths ``s``.
 
     The yaw points from the vertex before to the vertex after ``s``, bracketed by bisect-right on
     the vertex distances (SPEC 1.3 item 6's rule, applied to the lane polyline).
     """
-    cum = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(line, axis=0), axis=1))])
+    line, cum = lane.line, lane.cum
     nxt = np.searchsorted(cum, s, side="right")
     nxt = np.where(nxt >= cum.shape[0], 0, nxt)
     prv = np.where(nxt - 1 < 0, cum.shape[0] - 1, nxt - 1)
@@ -311,13 +349,13 @@ def _lane_poses(
     if dist.shape[0] == 0:
         return x, y, yaw
     cx, cy, _ = track.point_at(dist)
-    for side, border in ((1.0, track.inner), (-1.0, track.outer)):
+    for side in (1.0, -1.0):
         mine = lane == side
         if not mine.any():
             continue
-        line = 0.5 * (track.centre + border)
-        fx, fy, s = _project_onto_polyline(line, cx[mine], cy[mine])
-        x[mine], y[mine], yaw[mine] = fx, fy, _lane_yaw(line, s)
+        mid = _lane(track, side)
+        fx, fy, s = _project_onto_polyline(mid, cx[mine], cy[mine])
+        x[mine], y[mine], yaw[mine] = fx, fy, _lane_yaw(mid, s)
     return x, y, yaw
 
 
