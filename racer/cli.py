@@ -283,6 +283,29 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0 if result.complete else 1
 
 
+def _race(args: argparse.Namespace) -> int:
+    from racer.track.bots import BotConfig
+    from racer.track.obstacles import ObstacleConfig
+    from racer.train.race import race_and_log
+    from racer.train.runs import load_policy
+
+    entries = [load_policy(model, args.checkpoint) for model in args.models]
+    obstacles = None
+    if args.obstacles is not None:
+        obstacles = ObstacleConfig(count=args.obstacles, randomize=args.randomize_obstacles)
+    bots = BotConfig(count=args.bots, speed=args.bot_speed) if args.bots is not None else None
+    logged = race_and_log(entries, list(args.models), out=args.out, track=args.track,
+                          laps=args.laps, resets=args.resets, obstacles=obstacles, bots=bots,
+                          reverse=True if args.reverse else None)  # fmt: skip
+    result = logged.result
+    print(f"race on {result.track}, {len(entries)} racers, {result.steps} steps:\n")
+    print(result.table())
+    print(f"standings: {logged.standings}")
+    print(f"replay a racer with the others: racer replay {logged.folder / 'seat-0'} --track "
+          f"{result.track} --evaluation")  # fmt: skip
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from racer.train.runs import export_run
 
@@ -512,6 +535,32 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--checkpoint", default="best", choices=["best", "last"])
     evaluate.add_argument("--out", help="folder for the logs (default: the run folder)")
     evaluate.set_defaults(func=_evaluate)
+    race = sub.add_parser(
+        "race", help="race several trained policies against each other on one track",
+        description="A multi-car race with DeepRacer's rules: racer k starts 0.75 m x k behind "
+        "the line on alternating lanes, each car sees the others, a crash between two cars is "
+        "the one behind's, failures cost a reset and a penalty pause, finished cars park. "
+        "Writes each racer's evaluation simtrace (with the others in its object log) and the "
+        "standings.",
+    )  # fmt: skip
+    race.add_argument("models", nargs="+", help="run folders or exported .onnx files, in "
+                      "starting order (the same model may race itself)")  # fmt: skip
+    race.add_argument("--track", help="the track (default: the first racer's)")
+    race.add_argument("--reverse", action="store_true", help="drive the track backwards")
+    race.add_argument("--laps", type=int, default=3, help="laps to race (default 3)")
+    race.add_argument("--resets", type=int, default=10_000,
+                      help="failures each car survives with a penalty (default 10000)")  # fmt: skip
+    race.add_argument("--obstacles", type=int, help="boxes on the track (default: the first "
+                      "racer's settings)")  # fmt: skip
+    race.add_argument("--randomize-obstacles", action="store_true",
+                      help="place the boxes at random (seeded)")  # fmt: skip
+    race.add_argument("--bots", type=int, help="bot cars on the track (default: the first "
+                      "racer's settings)")  # fmt: skip
+    race.add_argument("--bot-speed", type=float, default=0.2, help="bot speed, m/s (default 0.2)")
+    race.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    race.add_argument("--out", default="runs/races",
+                      help="folder for the race logs (default runs/races)")  # fmt: skip
+    race.set_defaults(func=_race)
     export = sub.add_parser("export", help="export a run's policy to ONNX (model/policy.onnx)")
     export.add_argument("run", help="run folder")
     export.add_argument("--checkpoint", default="best", choices=["best", "last"])

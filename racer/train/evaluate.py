@@ -175,12 +175,16 @@ def evaluate_laps(
         core.close()
 
 
-def lap_step_limit(core: RacerCore) -> int:
+def lap_step_limit(core: RacerCore, space: Any = None) -> int:
     """Steps allowed for one lap: 1.5 laps' worth at the action space's slowest speed.
 
     A policy that circles or crawls without failing a rule would otherwise run for ever.
+
+    Args:
+        core: the simulator (its track and step length).
+        space: the action space (default: the core's).
     """
-    space = core.action_space
+    space = core.action_space if space is None else space
     slowest = min(space.speed) if hasattr(space, "speed") else space.speed_low
     return int(1.5 * core.tracks[0].length / max(slowest, 0.1) / core.config.dt) + 50
 

@@ -24,7 +24,7 @@ from racer.logs.run_folder import RunFolder, timestamp
 from racer.logs.writers import write_simtrace
 from racer.physics.actions import DiscreteActionSpace
 from racer.track import load_track
-from racer.train.evaluate import LapEvaluation, Policy, SB3Policy, evaluate_laps
+from racer.train.evaluate import LapEvaluation, Policy, SB3Policy, StepRecord, evaluate_laps
 
 
 @dataclass
@@ -141,7 +141,7 @@ def evaluate_and_log(
     stamp = timestamp()
     while folder.evaluation_dir(stamp).exists():  # two evaluations within one second
         stamp = str(int(stamp) + 1)
-    episodes = _log_episodes(env, result)
+    episodes = episode_logs(env, result.records)
     simtrace = write_simtrace(_mkdir(folder.evaluation_simtrace(stamp)), episodes)
     metrics = write_evaluation_metrics(_mkdir(folder.evaluation_metrics(stamp)), episodes)
     return EvaluationRun(result, simtrace, metrics)
@@ -155,13 +155,14 @@ def _mkdir(path: Path) -> Path:
     return path
 
 
-def _log_episodes(env: EnvConfig, result: LapEvaluation) -> list[EpisodeLog]:
+def episode_logs(env: EnvConfig, records: list[StepRecord]) -> list[EpisodeLog]:
+    """The evaluation simtrace's episodes of one car's recorded steps in ``env``."""
     length = load_track(env.track, deduplicate=env.deduplicate_waypoints).length
     continuous = not isinstance(load_metadata(env).action_space, DiscreteActionSpace)
     recorder = SimtraceRecorder(length, continuous, evaluation=True)
     episodes: list[EpisodeLog] = []
-    last = len(result.records) - 1
-    for k, record in enumerate(result.records):
+    last = len(records) - 1
+    for k, record in enumerate(records):
         done = record.done or k == last  # a run cut off by the step limit still ends its log
         action = np.array([record.action])
         episodes += recorder.record(action, np.array([record.reward]), np.array([done]),

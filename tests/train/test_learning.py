@@ -22,3 +22,13 @@ def test_default_training_drives_three_clean_laps_on_the_oval(tmp_path, capsys):
     ratios = [float(r) for r in out.split("racer raceline): ")[1].splitlines()[0].split(", ")]
     assert len(ratios) == 3 and all(1.0 < r < 6.0 for r in ratios), out
     assert find_simtraces(run)["evaluation"]
+    # The trained model races its own ONNX export: both finish 3 laps from staggered starts,
+    # and each racer's log holds the other car.
+    races = tmp_path / "races"
+    assert main(["race", str(run), str(run / "model/policy.onnx"), "--out", str(races)]) == 0
+    table = capsys.readouterr().out
+    assert table.count("| 3/3 |") == 2, table
+    (race,) = races.iterdir()
+    for seat in (0, 1):
+        (simtrace,) = find_simtraces(race / f"seat-{seat}")["evaluation"]
+        assert simtrace.with_name("0-objects.csv").is_file()

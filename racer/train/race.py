@@ -1,0 +1,295 @@
+"""Multi-car races: several trained policies on one track at once, with DeepRacer's race rules.
+
+What DeepRacer's head-to-head races do (the simapp runs one agent per racing car; it does not train
+several at once, so neither does racer):
+
+- racer k starts 0.75 m x k behind the line, on the outer lane for even k and the inner lane for
+  odd k (SPEC 4.5);
+- each car sees the others in its params' object keys and in its camera;
+- when two racers touch, only the one with the lower progress has crashed (SPEC 1.3 item 12); a
+  crash pauses it where it is for the collision penalty, and while it pauses (or after going off
+  track) no one can run into it;
+- the evaluation rules of SPEC 5.3: laps from the line, resets with penalty pauses;
+- a car that has finished parks off the track until all have (SPEC 5.1, PARK).
+
+Each racer keeps its own model: its action space and its reward function (its params, rewards and
+simtrace are its own). The racers must see with the same sensors, since the world renders one
+kind of observation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from racer.config import dump_toml, to_dict
+from racer.env.config import EnvConfig
+from racer.env.core import RacerCore, load_metadata
+from racer.env.episode import STATUS_LABELS, Status
+from racer.errors import ConfigError
+from racer.logs.atomic import write_text_atomic
+from racer.logs.run_folder import RunFolder, timestamp
+from racer.logs.writers import write_simtrace
+from racer.reward.plugin import RewardFunction
+from racer.track.bots import BotConfig
+from racer.track.obstacles import ObstacleConfig
+from racer.train.evaluate import StepRecord, lap_config, lap_step_limit
+from racer.train.runs import LoadedPolicy, episode_logs
+
+
+@dataclass
+class RacerResult:
+    """How one racer did.
+
+    Attributes:
+        name: the racer's name (its run folder or model file).
+        seat: its starting position k (0 on the line, k x 0.75 m behind).
+        laps: laps completed, of ``laps_target``.
+        lap_times: [s] each completed lap's time, penalty pauses included.
+        race_time: [s] from the start to its last completed lap (its finishing time when it
+            finished), penalties included.
+        progress: [%] of the lap it was on when its race ended (100 when it finished).
+        off_track, crashed, immobilized, reversed, resets: its failures and resets.
+        status: the status of its last step.
+        records: every step it drove, for its simtrace.
+    """
+
+    name: str
+    seat: int
+    laps_target: int
+    laps: int = 0
+    lap_times: list[float] = field(default_factory=list)
+    race_time: float = 0.0
+    progress: float = 0.0
+    off_track: int = 0
+    crashed: int = 0
+    immobilized: int = 0
+    reversed: int = 0
+    resets: int = 0
+    status: str = ""
+    records: list[StepRecord] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        """All the laps were driven."""
+        return self.laps >= self.laps_target
+
+
+@dataclass
+class RaceResult:
+    """A race: every racer's result (in seat order) and the track."""
+
+    racers: list[RacerResult]
+    track: str
+    steps: int
+
+    def standings(self) -> list[RacerResult]:
+        """The racers in finishing order.
+
+        Most laps first, then the furthest round the lap they were on, then the shorter race
+        time (which decides between the cars that finished).
+        """
+        return sorted(self.racers, key=lambda r: (-r.laps, -r.progress, r.race_time, r.seat))
+
+    def table(self) -> str:
+        """The standings as a Markdown table."""
+        lines = [
+            "| position | racer | start | laps | race time [s] | lap times [s] | crashed | "
+            "off track | resets |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for place, r in enumerate(self.standings(), 1):
+            times = ", ".join(f"{t:.2f}" for t in r.lap_times) or "-"
+            total = f"{r.race_time:.2f}" if r.laps else f"- ({r.progress:.0f} % of lap 1)"
+            lines.append(f"| {place} | {r.name} | {r.seat} | {r.laps}/{r.laps_target} | {total} "
+                         f"| {times} | {r.crashed} | {r.off_track} | {r.resets} |")  # fmt: skip
+        return "\n".join(lines) + "\n"
+
+
+def race_config(
+    entries: list[LoadedPolicy],
+    *,
+    track: str | None = None,
+    laps: int = 3,
+    resets: int = 10_000,
+    obstacles: ObstacleConfig | None = None,
+    bots: BotConfig | None = None,
+    reverse: bool | None = None,
+) -> EnvConfig:
+    """The world of a race: the first racer's environment, with K racers and evaluation rules.
+
+    Raises:
+        ConfigError: fewer than two racers, or racers that see with different sensors.
+    """
+    if len(entries) < 2:
+        raise ConfigError("a race needs at least two racers (run folders or .onnx models).")
+    sensors = [tuple(load_metadata(e.env).sensor) for e in entries]
+    lidar = [load_metadata(e.env).effective_lidar_config for e in entries]
+    if len(set(sensors)) > 1 or any(cfg != lidar[0] for cfg in lidar):
+        pairs = zip(entries, sensors, strict=True)
+        listing = "; ".join(f"{e.source}: {', '.join(s)}" for e, s in pairs)
+        raise ConfigError(
+            f"the racers see with different sensors ({listing}); one world renders one kind of "
+            "observation, so race models trained with the same sensor list (and lidar_config)."
+        )
+    env = entries[0].env
+    env = replace(env, racers=len(entries), reward_log="", failure_dir="")
+    if track is not None:
+        env = replace(env, track=track)
+    if obstacles is not None:
+        env = replace(env, obstacles=obstacles)
+    if bots is not None:
+        env = replace(env, bots=bots)
+    return lap_config(env, laps, resets, reverse)
+
+
+def race(
+    entries: list[LoadedPolicy],
+    names: list[str] | None = None,
+    *,
+    track: str | None = None,
+    laps: int = 3,
+    resets: int = 10_000,
+    obstacles: ObstacleConfig | None = None,
+    bots: BotConfig | None = None,
+    reverse: bool | None = None,
+    max_steps: int = 0,
+    seed: int = 0,
+) -> tuple[RaceResult, EnvConfig]:
+    """Race the policies against each other in one world, in seat order.
+
+    Args:
+        entries: the racers' policies and the environments they were trained in; entry k
+            starts in seat k.
+        names: a name per racer (default: its source file).
+        track: the track (default: the first racer's).
+        laps: laps to race (DeepRacer's console: 3).
+        resets: failures each racer survives with a penalty pause (console 10000).
+        obstacles: boxes on the track (default: the first racer's settings).
+        bots: bot cars (default: the first racer's settings).
+        reverse: drive the track backwards (default: the first racer's direction).
+        max_steps: give up after this many steps; 0: `lap_step_limit` per lap.
+        seed: seeds randomized boxes and bots.
+
+    Returns:
+        The result and the race's environment.
+    """
+    config = race_config(entries, track=track, laps=laps, resets=resets, obstacles=obstacles,
+                         bots=bots, reverse=reverse)  # fmt: skip
+    k = len(entries)
+    names = names or [str(e.source) for e in entries]
+    rewards = [RewardFunction(e.env.reward_function, timeout=e.env.reward_timeout)
+               for e in entries]  # fmt: skip
+    spaces = [load_metadata(e.env).action_space for e in entries]
+    core = RacerCore(config, k, reward_function=rewards)
+    try:
+        if max_steps <= 0:
+            max_steps = laps * max(lap_step_limit(core, space) for space in spaces)
+        results = [RacerResult(name, seat, laps) for seat, name in enumerate(names)]
+        core.reset_cars(np.arange(k), [np.random.default_rng(seed + i) for i in range(k)],
+                        restart=True)  # fmt: skip
+        running = np.ones(k, bool)
+        steps = 0
+        for steps in range(1, max_steps + 1):  # noqa: B007 - the last value is reported
+            obs = core.observation()
+            actions = []
+            for seat, (entry, space) in enumerate(zip(entries, spaces, strict=True)):
+                action = np.asarray(entry.policy.predict(_one(obs, seat)))
+                sl = slice(seat, seat + 1)
+                space.decode(action, core.steering[sl], core.speed[sl], core.steering_deg[sl])
+                actions.append(action)
+            core.advance()
+            done = (core.terminated | core.truncated) & running
+            for seat in np.flatnonzero(running):
+                info = core.infos[seat]
+                result = results[seat]
+                result.records.append(StepRecord(_first(actions[seat]), float(core.rewards[seat]),
+                                                 bool(done[seat]), info))  # fmt: skip
+                if info["episode_status"] == STATUS_LABELS[Status.LAP_COMPLETE]:
+                    result.lap_times.append(float(info["lap_time"]))
+                    result.race_time = float(info["episode_time"])
+                if done[seat]:
+                    _finish(result, info)
+            running &= ~done
+            if not running.any():
+                break
+        for seat in np.flatnonzero(running):  # out of steps
+            _finish(results[seat], core.infos[seat])
+            results[seat].status = "time_up"
+        return RaceResult(results, config.track, steps), config
+    finally:
+        core.close()
+
+
+def _one(obs: Any, seat: int) -> Any:
+    if isinstance(obs, dict):
+        return {key: value[seat : seat + 1] for key, value in obs.items()}
+    return obs[seat : seat + 1]
+
+
+def _first(action: np.ndarray) -> Any:
+    return action[0].tolist() if action.ndim > 1 else int(action.reshape(-1)[0])
+
+
+def _finish(result: RacerResult, info: dict[str, Any]) -> None:
+    result.laps = int(info["laps"])
+    result.progress = 100.0 if result.finished else float(info["progress"])
+    result.off_track = int(info["off_track_count"])
+    result.crashed = int(info["crash_count"])
+    result.immobilized = int(info["immobilized_count"])
+    result.reversed = int(info["reversed_count"])
+    result.resets = int(info["reset_count"])
+    result.status = info["episode_status"]
+
+
+@dataclass
+class LoggedRace:
+    """A race and where it was written."""
+
+    result: RaceResult
+    folder: Path
+    standings: Path
+
+
+def race_and_log(
+    entries: list[LoadedPolicy],
+    names: list[str] | None = None,
+    *,
+    out: str | Path = "runs/races",
+    **options: Any,
+) -> LoggedRace:
+    """``racer race``: run the race, then write its logs into ``out/race-<timestamp>/``.
+
+    Each racer gets a folder ``seat-<k>/`` laid out as an evaluated DeepRacer model:
+    ``evaluation-<timestamp>/evaluation-simtrace/0-iteration.csv`` (with the other racers in its
+    object log, so ``racer replay`` draws them) and a ``racer.toml`` of the race's world. The
+    standings go to ``standings.md``.
+    """
+    result, config = race(entries, names, **options)
+    root = Path(out)
+    stamp = timestamp()
+    while (root / f"race-{stamp}").exists():
+        stamp = str(int(stamp) + 1)
+    folder = root / f"race-{stamp}"
+    for racer, entry in zip(result.racers, entries, strict=True):
+        run = RunFolder(folder / f"seat-{racer.seat}")
+        env = replace(config, model_metadata=entry.env.model_metadata,
+                      reward_function=entry.env.reward_function)  # fmt: skip
+        simtrace = run.evaluation_simtrace(stamp)
+        try:
+            simtrace.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create {simtrace.parent}: {exc.strerror}.") from None
+        write_simtrace(simtrace, episode_logs(env, racer.records))
+        write_text_atomic(run.config_file, dump_toml({"env": to_dict(env),
+                                                      "race": {"racer": racer.name,
+                                                               "seat": racer.seat}}))  # fmt: skip
+    standings = folder / "standings.md"
+    write_text_atomic(standings, f"# Race on {result.track}\n\n{result.table()}")
+    return LoggedRace(result, folder, standings)
+
+
+__all__ = ["LoggedRace", "RaceResult", "RacerResult", "race", "race_and_log", "race_config"]

@@ -1,0 +1,87 @@
+"""racer race: several policies in one world, their logs, standings and errors."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from racer.cli import main
+from racer.env.config import EnvConfig
+from racer.errors import ConfigError
+from racer.logs.objects import objects_path, read_objects
+from racer.logs.simtrace import find_simtraces, read_simtrace
+from racer.train.race import race, race_and_log
+from racer.train.runs import LoadedPolicy
+
+LIDAR = str(Path(__file__).resolve().parents[1] / "data/model_metadata/discrete_lidar.json")
+
+
+class Constant:
+    """A policy that always takes one action of racer's default discrete space."""
+
+    def __init__(self, action: int) -> None:
+        self.action = action
+
+    def predict(self, observations):
+        return np.full(len(observations), self.action, np.int64)
+
+
+def entry(action: int, env: EnvConfig | None = None, name: str = "p") -> LoadedPolicy:
+    return LoadedPolicy(Constant(action), env or EnvConfig(), Path(f"{name}{action}"))
+
+
+def test_racers_leave_the_track_in_turn_and_rank_by_how_far_they_got():
+    # Straight ahead at 1 and 2 m/s with no resets: each drives off at the first bend.
+    result, config = race([entry(2), entry(6)], ["slow", "fast"], laps=1, resets=0)
+    assert config.racers == 2 and config.episode.evaluation
+    slow, fast = result.racers
+    assert slow.status == fast.status == "off_track" and slow.laps == fast.laps == 0
+    assert [r.name for r in result.standings()] == sorted(
+        ["slow", "fast"], key=lambda n: -result.racers[["slow", "fast"].index(n)].progress
+    )
+    # Every step a car drove is recorded, the last one done, the first a PREPARE step.
+    for racer in result.racers:
+        assert racer.records[0].info["episode_status"] == "prepare"
+        assert racer.records[-1].done and not any(r.done for r in racer.records[:-1])
+    # The car that failed first parked while the other drove on.
+    first, second = sorted(result.racers, key=lambda r: len(r.records))
+    assert len(first.records) < len(second.records)
+    assert "| 1 |" in result.table() and "off track" in result.table()
+
+
+def test_race_logs_hold_each_racer_with_the_others_in_its_object_log(tmp_path):
+    logged = race_and_log([entry(2), entry(2, name="q")], out=tmp_path, laps=1, resets=0)
+    for seat in (0, 1):
+        run = logged.folder / f"seat-{seat}"
+        assert (run / "racer.toml").is_file()
+        (simtrace,) = find_simtraces(run)["evaluation"]
+        trace = read_simtrace(simtrace)
+        assert len(trace) == len(logged.result.racers[seat].records)
+    # Car 0's object log shows car 1's base_link, 0.14 m behind car 1's params x, y.
+    (mine,) = find_simtraces(logged.folder / "seat-0")["evaluation"]
+    (theirs,) = find_simtraces(logged.folder / "seat-1")["evaluation"]
+    objects = read_objects(objects_path(mine))
+    other = read_simtrace(theirs)
+    steps = min(len(other), len(objects.poses))
+    for t in range(1, steps):
+        yaw = math.radians(other["yaw"][t])
+        x = other["X"][t] - 0.14 * math.cos(yaw)
+        y = other["Y"][t] - 0.14 * math.sin(yaw)
+        assert objects.poses[t, 0, 0] == pytest.approx(x, abs=2e-3)
+        assert objects.poses[t, 0, 1] == pytest.approx(y, abs=2e-3)
+    assert logged.standings.read_text().startswith("# Race on oval")
+
+
+def test_a_race_needs_two_racers_with_the_same_sensors():
+    with pytest.raises(ConfigError, match="at least two racers"):
+        race([entry(0)])
+    with pytest.raises(ConfigError, match="different sensors"):
+        race([entry(0), entry(0, EnvConfig(model_metadata=LIDAR))])
+
+
+def test_racer_race_reports_bad_models(tmp_path, capsys):
+    assert main(["race", str(tmp_path / "missing"), str(tmp_path / "other")]) == 2
+    assert "neither a run folder nor an .onnx file" in capsys.readouterr().err
