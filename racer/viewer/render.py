@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pygame
 
-from racer.env.core import BOT_SHADE, BOX_BUFFER, ground_texture
+from racer.env.core import BOT_SHADE, BOX_BUFFER, RACER_SHADE, ground_texture
 from racer.logs.simtrace import Simtrace
 from racer.physics.car import CarParams
 from racer.sensors.boxes import BoxRenderer, BoxStyle
@@ -331,7 +331,9 @@ class ReplayRenderer:
         length = np.where(is_box, o.box_length - BOX_BUFFER, BOT_LENGTH)
         width = np.where(is_box, o.box_width - BOX_BUFFER, BOT_WIDTH)
         height = np.where(is_box, box.height, BOT_HEIGHT)
-        shade = np.where(is_box[:, None], np.array(box.shade), np.array(BOT_SHADE))
+        shade = np.where(is_box[:, None], np.array(box.shade),
+                         np.where((o.kinds == BOT)[:, None], np.array(BOT_SHADE),
+                                  np.array(RACER_SHADE)))  # fmt: skip
         self._boxes.render(self._frame, self.body_x[k : k + 1], self.body_y[k : k + 1],
                            self.yaw[k : k + 1], o.x[k], o.y[k], self._object_yaw[k],
                            length=length, width=width, height=height,
