@@ -163,7 +163,9 @@ def compute_analysis(trace: Simtrace, track: Track, sections: int = 6) -> Analys
         ep_rew.append(float(trace["reward"][rows].sum()))
         ep_status.append(str(status[last]))
         ep_start.append(int(trace["closest_waypoint"][rows[0]]))
-        lap = str(status[last]) == "lap_complete"
+        # A lap of a continuous evaluation that is not the last ends on an in_progress row at
+        # progress 100 (DeepRacer's logs, and racer's).
+        lap = str(status[last]) == "lap_complete" or float(trace["progress"][last]) >= 100.0
         ep_lap.append(float(trace["tstamp"][last] - trace["tstamp"][rows[0]]) if lap else np.nan)
     ep_iter_a, ep_prog_a, ep_rew_a = np.array(ep_iter), np.array(ep_prog), np.array(ep_rew)
     iterations = np.unique(ep_iter_a)

@@ -271,7 +271,10 @@ class SimtraceRecorder:
             car.start_time = car.lap_start = float(params["sim_time"])
         reward_text = str(reward)  # numpy scalars print their shortest round-trip decimal
         car.reward += float(reward_text)
-        car.rows.append(self._row(params, action, reward_text, done, status, info, clock))
+        # DeepRacer logs a lap that is not the episode's last as in_progress (its continuous
+        # evaluation, SPEC 6.1); the lap itself is still counted from the env's status.
+        shown = "in_progress" if status == "lap_complete" and not done else status
+        car.rows.append(self._row(params, action, reward_text, done, shown, info, clock))
         car.objects.append(object_poses(params))
         car.lap_of_row.append(len(car.laps))
         if status == "lap_complete":

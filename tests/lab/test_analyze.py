@@ -142,3 +142,15 @@ def test_the_real_drfc_run(tmp_path):
     assert len(a.episode_progress) == 40 and list(a.iterations) == [0, 1]
     assert not a.continuous and int(a.action_counts.sum()) == len(a.x)
     assert all((tmp_path / name).exists() for name in PLOTS)
+
+
+def test_every_lap_of_a_continuous_evaluation_counts(tmp_path):
+    # DeepRacer's continuous evaluation logs its first two laps' ends as in_progress rows at
+    # progress 100, and only the last as lap_complete: all three are laps.
+    if not (DRFC.is_dir() and REINVENT.exists()):
+        pytest.skip(f"the real DeepRacer logs and tracks are not at {DEEPRACER_LOGS}")
+    trace = read_simtrace(find_simtraces(DRFC)["evaluation"])
+    a = compute_analysis(trace, load_track(REINVENT))
+    assert list(a.episode_status) == ["in_progress", "in_progress", "lap_complete"]
+    # first to last row's tstamp of each lap (the first lap's rows start at 6.978 s)
+    np.testing.assert_allclose(a.episode_lap_time, [14.746, 13.739, 14.659], atol=1e-3)

@@ -354,8 +354,13 @@ def test_evaluation_run_laps_trials_and_metrics(run):
     assert episode.end_time == pytest.approx(episode.laps[1].end_time)
     statuses = column(episode, "episode_status")
     assert statuses[0] == "prepare" and "pause" in statuses and statuses[-1] == "lap_complete"
+    # The first lap ends on a progress-100 row logged as in_progress, as DeepRacer's continuous
+    # evaluation logs it (the drfc evaluation log in ../shared does the same).
+    progress = [float(p) for p in column(episode, "progress")]
+    first_lap_rows = progress.index(100.0) + 1
+    assert statuses[first_lap_rows - 1] == "in_progress"
+    assert statuses.count("lap_complete") == 1
     trials = [int(t) for t in column(episode, "episode")]
-    first_lap_rows = statuses.index("lap_complete") + 1
     assert trials == [0] * first_lap_rows + [1] * (len(trials) - first_lap_rows)
     off = statuses.index("off_track")
     assert (
