@@ -339,12 +339,22 @@ class ReplayRenderer:
                            length=length, width=width, height=height,
                            shade=shade.astype(np.int64))  # fmt: skip
 
-    def camera_rect(self) -> pygame.Rect:
-        """Where the camera inset is drawn in a frame."""
+    def camera_rect(self, k: int | None = None) -> pygame.Rect:
+        """Where the camera inset is drawn in a frame.
+
+        Top right, or bottom right when the car of step ``k`` is under the top-right corner, so
+        that the inset never hides the car.
+        """
         w, h = 160 * _CAMERA_SCALE, 120 * _CAMERA_SCALE
         if self._camera is not None:
             w, h = self._camera.shape[1] * _CAMERA_SCALE, self._camera.shape[0] * _CAMERA_SCALE
-        return pygame.Rect(self.size[0] - w - 10, 10, w, h)
+        top = pygame.Rect(self.size[0] - w - 10, 10, w, h)
+        if k is None or not np.isfinite([self.body_x[k], self.body_y[k], self.yaw[k]]).all():
+            return top
+        car = [tuple(map(float, p)) for p in self.car_corners(k)]
+        if any(top.inflate(8, 8).collidepoint(p) for p in car):
+            return pygame.Rect(self.size[0] - w - 10, self.size[1] - h - 10, w, h)
+        return top
 
     def hud_lines(self, k: int) -> list[str]:
         """The HUD's text at step ``k``."""
@@ -374,7 +384,7 @@ class ReplayRenderer:
         if np.isfinite([self.body_x[k], self.body_y[k], self.yaw[k]]).all():
             pygame.draw.polygon(frame, CAR_COLOUR, self.car_corners(k))
         if self._camera is not None and self.show_camera:
-            draw_camera(frame, self.camera_view(k), self.camera_rect())
+            draw_camera(frame, self.camera_view(k), self.camera_rect(k))
         return frame
 
     def render_array(self, k: int) -> np.ndarray:

@@ -248,3 +248,17 @@ def test_a_racer_run_with_fixed_boxes_replays_them(tmp_path):
     assert boxes is None and "moved every episode" in note
     result = export_episode(run, "oval", out=tmp_path / "lap.gif", size=(480, 360))
     assert any("moved every episode" in w for w in result.warnings)
+
+
+def test_the_camera_inset_moves_away_from_a_car_under_it(tmp_path):
+    steps = int(load_track("oval").length / STEP)  # a whole lap
+    renderer, (x, y, _) = renderer_for(tmp_path, steps=steps, start=0.0)
+    top = renderer.camera_rect()
+    under = [k for k in range(steps) if top.collidepoint(*renderer.to_screen(x[k], y[k])[0])]
+    assert under, "the lap passes under the top-right corner on oval at this size"
+    k = under[len(under) // 2]
+    rect = renderer.camera_rect(k)
+    centre = renderer.to_screen(x[k], y[k])[0]
+    assert rect.top > top.bottom and not rect.collidepoint(*centre)
+    assert pixel(renderer.render_array(k), centre) == CAR_COLOUR
+    assert renderer.camera_rect(0) == top  # elsewhere it stays top right
