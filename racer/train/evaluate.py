@@ -102,6 +102,16 @@ class LapEvaluation:
         """[s] the sum of the lap times."""
         return float(sum(self.lap_times))
 
+    def take_counts(self, info: dict[str, Any]) -> None:
+        """Read the laps, failure counts and status of the car's last step from its info."""
+        self.laps = int(info["laps"])
+        self.off_track = int(info["off_track_count"])
+        self.crashed = int(info["crash_count"])
+        self.immobilized = int(info["immobilized_count"])
+        self.reversed = int(info["reversed_count"])
+        self.resets = int(info["reset_count"])
+        self.status = info["episode_status"]
+
     def summary(self) -> str:
         """One line: laps, times and failures."""
         times = ", ".join(f"{t:.2f}" for t in self.lap_times) or "-"
@@ -162,14 +172,9 @@ def evaluate_laps(
                 result.lap_times.append(float(info["lap_time"]))
             if done:
                 break
-        info = core.infos[0]
-        result.laps = int(info["laps"])
-        result.off_track = int(info["off_track_count"])
-        result.crashed = int(info["crash_count"])
-        result.immobilized = int(info["immobilized_count"])
-        result.reversed = int(info["reversed_count"])
-        result.resets = int(info["reset_count"])
-        result.status = info["episode_status"] if result.steps else ""
+        result.take_counts(core.infos[0])
+        if not result.steps:
+            result.status = ""
         return result
     finally:
         core.close()

@@ -19,7 +19,7 @@ kind of observation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,46 +36,31 @@ from racer.logs.writers import write_simtrace
 from racer.reward.plugin import RewardFunction
 from racer.track.bots import BotConfig
 from racer.track.obstacles import ObstacleConfig
-from racer.train.evaluate import StepRecord, lap_config, lap_step_limit
+from racer.train.evaluate import LapEvaluation, StepRecord, lap_config, lap_step_limit
 from racer.train.runs import LoadedPolicy, episode_logs
 
 
 @dataclass
-class RacerResult:
-    """How one racer did.
+class RacerResult(LapEvaluation):
+    """How one racer did: its `LapEvaluation` (laps, lap times, failures, every step), and more.
 
     Attributes:
         name: the racer's name (its run folder or model file).
         seat: its starting position k (0 on the line, k x 0.75 m behind).
-        laps: laps completed, of ``laps_target``.
-        lap_times: [s] each completed lap's time, penalty pauses included.
         race_time: [s] from the start to its last completed lap (its finishing time when it
             finished), penalties included.
         progress: [%] of the lap it was on when its race ended (100 when it finished).
-        off_track, crashed, immobilized, reversed, resets: its failures and resets.
-        status: the status of its last step.
-        records: every step it drove, for its simtrace.
     """
 
-    name: str
-    seat: int
-    laps_target: int
-    laps: int = 0
-    lap_times: list[float] = field(default_factory=list)
+    name: str = ""
+    seat: int = 0
     race_time: float = 0.0
     progress: float = 0.0
-    off_track: int = 0
-    crashed: int = 0
-    immobilized: int = 0
-    reversed: int = 0
-    resets: int = 0
-    status: str = ""
-    records: list[StepRecord] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
         """All the laps were driven."""
-        return self.laps >= self.laps_target
+        return self.complete
 
 
 @dataclass
@@ -188,7 +173,7 @@ def race(
     try:
         if max_steps <= 0:
             max_steps = laps * max(lap_step_limit(core, space) for space in spaces)
-        results = [RacerResult(name, seat, laps) for seat, name in enumerate(names)]
+        results = [RacerResult(laps, name=name, seat=seat) for seat, name in enumerate(names)]
         core.reset_cars(np.arange(k), [np.random.default_rng(seed + i) for i in range(k)],
                         restart=True)  # fmt: skip
         running = np.ones(k, bool)
@@ -206,6 +191,7 @@ def race(
             for seat in np.flatnonzero(running):
                 info = core.infos[seat]
                 result = results[seat]
+                result.steps += 1
                 result.records.append(StepRecord(_first(actions[seat]), float(core.rewards[seat]),
                                                  bool(done[seat]), info))  # fmt: skip
                 if info["episode_status"] == STATUS_LABELS[Status.LAP_COMPLETE]:
@@ -235,14 +221,8 @@ def _first(action: np.ndarray) -> Any:
 
 
 def _finish(result: RacerResult, info: dict[str, Any]) -> None:
-    result.laps = int(info["laps"])
+    result.take_counts(info)
     result.progress = 100.0 if result.finished else float(info["progress"])
-    result.off_track = int(info["off_track_count"])
-    result.crashed = int(info["crash_count"])
-    result.immobilized = int(info["immobilized_count"])
-    result.reversed = int(info["reversed_count"])
-    result.resets = int(info["reset_count"])
-    result.status = info["episode_status"]
 
 
 @dataclass
