@@ -60,12 +60,14 @@ class RunObjects:
     Attributes:
         obstacles: the boxes' configuration.
         bots: the number of bot cars.
+        racers: racing cars per world (a race: the K - 1 others are objects too).
         found: whether a ``racer.toml`` was read (else both are empty defaults).
         note: why it could not be read, or "".
     """
 
     obstacles: ObstacleConfig = ObstacleConfig()
     bots: int = 0
+    racers: int = 1
     found: bool = False
     note: str = ""
 
@@ -197,9 +199,10 @@ def run_objects(run_or_csv: str | Path) -> RunObjects:
         env = tomllib.loads(config_file.read_text()).get("env", {})
         obstacles = from_dict(ObstacleConfig, env.get("obstacles", {}), str(config_file))
         bots = from_dict(BotConfig, env.get("bots", {}), str(config_file)).count
-    except (OSError, tomllib.TOMLDecodeError, RacerError) as exc:
+        racers = int(env.get("racers", 1))
+    except (OSError, tomllib.TOMLDecodeError, RacerError, TypeError, ValueError) as exc:
         return RunObjects(note=f"cannot read the objects of {config_file}: {exc}")
-    return RunObjects(obstacles, bots, found=True)
+    return RunObjects(obstacles, bots, racers, found=True)
 
 
 def _attach_objects(episodes: LoggedEpisodes) -> None:
@@ -209,7 +212,7 @@ def _attach_objects(episodes: LoggedEpisodes) -> None:
     simtrace keeps its rows unlogged, and ``object_note`` says so.
     """
     trace, run = episodes.trace, episodes.run
-    has_objects = bool(run.obstacles.num_obstacles or run.bots)
+    has_objects = bool(run.obstacles.num_obstacles or run.bots or run.racers > 1)
     logs: dict[int, ObjectLog] = {}
     problems: list[str] = []
     for index, path in enumerate(trace.sources):

@@ -85,3 +85,18 @@ def test_a_race_needs_two_racers_with_the_same_sensors():
 def test_racer_race_reports_bad_models(tmp_path, capsys):
     assert main(["race", str(tmp_path / "missing"), str(tmp_path / "other")]) == 2
     assert "neither a run folder nor an .onnx file" in capsys.readouterr().err
+
+
+def test_a_race_log_without_its_object_log_replays_with_a_note(tmp_path):
+    from racer.track import load_track
+    from racer.viewer.source import load_episodes, replay_objects
+
+    logged = race_and_log([entry(2), entry(2, name="q")], out=tmp_path, laps=1, resets=0)
+    run = logged.folder / "seat-0"
+    episodes = load_episodes(run, evaluation=True)
+    assert episodes.all_logged and episodes.objects(0).kinds.tolist() == [2]  # the other racer
+    (simtrace,) = find_simtraces(run)["evaluation"]
+    objects_path(simtrace).unlink()
+    episodes = load_episodes(run, evaluation=True)
+    boxes, note = replay_objects(episodes, run, load_track("oval"))
+    assert boxes is None and "0-objects.csv is missing" in note
