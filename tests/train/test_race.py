@@ -16,7 +16,8 @@ from racer.logs.simtrace import find_simtraces, read_simtrace
 from racer.train.race import race, race_and_log
 from racer.train.runs import LoadedPolicy
 
-LIDAR = str(Path(__file__).resolve().parents[1] / "data/model_metadata/discrete_lidar.json")
+DATA = Path(__file__).resolve().parents[1] / "data/model_metadata"
+LIDAR = str(DATA / "discrete_lidar.json")
 
 
 class Constant:
@@ -100,3 +101,27 @@ def test_a_race_log_without_its_object_log_replays_with_a_note(tmp_path):
     episodes = load_episodes(run, evaluation=True)
     boxes, note = replay_objects(episodes, run, load_track("oval"))
     assert boxes is None and "0-objects.csv is missing" in note
+
+
+class Box:
+    """A continuous policy: always the same [steering, speed] in [-1, 1]."""
+
+    def __init__(self, steering: float, speed: float) -> None:
+        self.action = np.array([steering, speed], np.float32)
+
+    def predict(self, observations):
+        return np.tile(self.action, (len(observations), 1))
+
+
+def test_each_racer_drives_its_own_action_space():
+    continuous = str(DATA / "continuous_ppo.json")
+    fast = LoadedPolicy(Box(0.0, 1.0), EnvConfig(model_metadata=continuous), Path("box"))
+    result, _ = race([entry(2), fast], ["discrete", "continuous"], laps=1, resets=0)
+    discrete, box = result.racers
+    # Racer 0's action 2 of the default space is 1 m/s straight; racer 1's [0, 1] maps to the top
+    # of its 1-2 m/s range, straight ahead. The params and logs show each car's own command.
+    driven = [r.info["params"] for r in discrete.records[1:]]
+    assert {p["speed"] for p in driven} == {1.0} and {p["steering_angle"] for p in driven} == {0.0}
+    driven = [r.info["params"] for r in box.records[1:]]
+    assert {p["speed"] for p in driven} == {2.0} and {p["steering_angle"] for p in driven} == {0.0}
+    assert box.records[1].action == pytest.approx([0.0, 1.0])
