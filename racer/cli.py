@@ -172,7 +172,9 @@ def _bench(args: argparse.Namespace) -> int:
 
     tracks = tuple(t.strip() for t in args.tracks.split(",") if t.strip())
     plan = BenchPlan(tuple(args.rewards), tracks, tuple(range(args.seeds)),
-                     parse_budget(args.budget), laps=args.laps, num_envs=args.envs)  # fmt: skip
+                     parse_budget(args.budget), laps=args.laps, num_envs=args.envs,
+                     obstacles=args.obstacles, randomize_obstacles=args.randomize_obstacles,
+                     bots=args.bots)  # fmt: skip
     try:
         result = run_bench(plan, args.out, backend=args.backend, jobs=args.jobs,
                            address=args.address)  # fmt: skip
@@ -472,6 +474,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="training time per run: 10m, 90s, 1.5h (default 10m)")
     bench.add_argument("--laps", type=int, default=3, help="evaluation laps (default 3)")
     bench.add_argument("--envs", type=int, default=16, help="cars per training run (default 16)")
+    bench.add_argument("--obstacles", type=int, default=0,
+                       help="object avoidance: boxes on the track (default 0)")  # fmt: skip
+    bench.add_argument("--randomize-obstacles", action="store_true",
+                       help="move the boxes at every episode")  # fmt: skip
+    bench.add_argument("--bots", type=int, default=0,
+                       help="head-to-bot: bot cars on the track (default 0)")  # fmt: skip
     bench.add_argument("--out", default="runs/bench", help="bench folder (default runs/bench)")
     bench.add_argument("--backend", choices=("local", "ray"), default="local",
                        help="local processes, or Ray tasks (pip install 'racer[ray]')")  # fmt: skip

@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,9 @@ class Job:
         laps: laps of the evaluation after training.
         num_envs: cars trained at once.
         run_dir: where the job writes its files (on the worker's machine).
+        obstacles: boxes on the track (object avoidance; 0 for a time trial).
+        randomize_obstacles: move the boxes at every episode.
+        bots: bot cars on the track (head-to-bot).
     """
 
     reward_name: str
@@ -90,6 +93,9 @@ class Job:
     laps: int
     num_envs: int
     run_dir: str
+    obstacles: int = 0
+    randomize_obstacles: bool = False
+    bots: int = 0
 
     @property
     def key(self) -> str:
@@ -108,6 +114,9 @@ class BenchPlan:
         budget_minutes: [min] training wall time of each run.
         laps: laps of each evaluation (DeepRacer's console: 3).
         num_envs: cars trained at once in each run.
+        obstacles: boxes on the track in training and evaluation (object avoidance), 0: none.
+        randomize_obstacles: move the boxes at every episode.
+        bots: bot cars on the track (head-to-bot), 0: none.
     """
 
     rewards: tuple[str, ...]
@@ -116,6 +125,9 @@ class BenchPlan:
     budget_minutes: float
     laps: int = 3
     num_envs: int = 16
+    obstacles: int = 0
+    randomize_obstacles: bool = False
+    bots: int = 0
 
     def __post_init__(self) -> None:
         if not self.rewards or not self.tracks or not self.seeds:
@@ -123,6 +135,9 @@ class BenchPlan:
         if self.laps < 1 or self.num_envs < 1:
             raise ConfigError(f"laps and cars must be at least 1, got {self.laps}, "
                               f"{self.num_envs}.")  # fmt: skip
+        if self.obstacles < 0 or self.bots < 0:
+            raise ConfigError(f"obstacles and bots must be >= 0, got {self.obstacles}, "
+                              f"{self.bots}.")  # fmt: skip
 
     def jobs(self, out: Path) -> list[Job]:
         """The jobs, reward-major, with their inputs read now (bad inputs fail here).
@@ -150,7 +165,8 @@ class BenchPlan:
                 raise ConfigError(f"two {kind}s of the bench share a name ({names}): rename "
                                   "one file so that results can tell them apart.")  # fmt: skip
         return [Job(reward, source, track, rows, seed, self.budget_minutes, self.laps,
-                    self.num_envs, str(out / "runs" / reward / track / f"seed{seed}"))
+                    self.num_envs, str(out / "runs" / reward / track / f"seed{seed}"),
+                    self.obstacles, self.randomize_obstacles, self.bots)
                 for reward, source in rewards for track, rows in tracks
                 for seed in self.seeds]  # fmt: skip
 
@@ -163,6 +179,8 @@ def run_job(job: Job | dict[str, Any], say: Callable[[str], None] = print) -> di
     exactly its budget from nothing.
     """
     from racer.env.config import EnvConfig
+    from racer.track.bots import BotConfig
+    from racer.track.obstacles import ObstacleConfig
     from racer.train.config import TrainConfig
     from racer.train.runs import evaluate_and_log, load_policy
     from racer.train.trainer import Trainer
@@ -178,7 +196,10 @@ def run_job(job: Job | dict[str, Any], say: Callable[[str], None] = print) -> di
     reward.write_text(job.reward_source)
     track = inputs / f"{job.track_name}.npy"
     np.save(track, np.asarray(job.track_rows, np.float64))
-    env = EnvConfig(track=str(track), reward_function=str(reward))
+    env = EnvConfig(track=str(track), reward_function=str(reward),
+                    obstacles=ObstacleConfig(count=job.obstacles,
+                                             randomize=job.randomize_obstacles),
+                    bots=BotConfig(count=job.bots))  # fmt: skip
     config = TrainConfig(env=env, seed=job.seed, minutes=job.budget_minutes,
                          num_envs=job.num_envs)  # fmt: skip
     trained = Trainer(config, run, say=say).run()
@@ -191,7 +212,8 @@ def run_job(job: Job | dict[str, Any], say: Callable[[str], None] = print) -> di
     curve = read_progress(run / "logs" / "progress.csv")
     return {
         "key": job.key, "reward": job.reward_name, "track": job.track_name, "seed": job.seed,
-        "budget_minutes": job.budget_minutes,
+        "budget_minutes": job.budget_minutes, "obstacles": job.obstacles,
+        "randomize_obstacles": job.randomize_obstacles, "bots": job.bots,
         "train_seconds": trained.state.seconds, "timesteps": trained.state.timesteps,
         "episodes": trained.state.episodes, "steps_per_second": trained.steps_per_second,
         "best_update": trained.state.best_update,
@@ -324,8 +346,10 @@ def _check_plan_file(out: Path, plan: BenchPlan) -> None:
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"cannot read {path} ({exc}): delete the bench folder {out} or "
                               "choose another --out.") from None  # fmt: skip
-        if old != data:
-            changed = sorted(k for k in data if old.get(k) != data[k])
+        # A plan written before a setting existed holds that setting's default.
+        defaults = {f.name: f.default for f in fields(BenchPlan) if f.default is not MISSING}
+        changed = sorted(k for k in data if old.get(k, defaults.get(k)) != data[k])
+        if changed:
             raise ConfigError(
                 f"{out} holds a different bench (its {', '.join(changed)} differ from this "
                 f"command's): choose another --out, or repeat the command that started it "

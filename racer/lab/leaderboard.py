@@ -87,7 +87,9 @@ def write_leaderboard(results: list[dict[str, Any]], out: Path) -> tuple[Path, P
     budget = float(results[0]["budget_minutes"]) if results else 0.0
     spent = f"{budget:g} min" if budget >= 1.0 else f"{60.0 * budget:.3g} s"
     laps = int(results[0]["laps_target"]) if results else 3
-    text = (f"Each run: {spent} of training, then DeepRacer's evaluation of the best checkpoint "
+    kind = race_type(results[0]) if results else "a time trial"
+    text = (f"Each run: {spent} of training ({kind}), then DeepRacer's evaluation of the best "
+            "checkpoint "
             f"({laps} lap{'s' if laps != 1 else ''}, off-track resets with penalties, which the "
             "lap times include).\n\n" + "\n".join(lines) + "\n")
     board = out / "leaderboard.md"
@@ -104,6 +106,19 @@ def write_leaderboard(results: list[dict[str, Any]], out: Path) -> tuple[Path, P
                       np.asarray(r["curve"]["eval_progress"], np.float64)))  # fmt: skip
     plot = draw_learning_curves(curves, out / "learning_curves.png")
     return board, board_csv, runs_csv, plot
+
+
+def race_type(result: dict[str, Any]) -> str:
+    """The race type a bench run trained and was evaluated in, in words."""
+    parts = []
+    boxes = int(result.get("obstacles", 0))
+    if boxes:
+        moved = " moved every episode" if result.get("randomize_obstacles") else ""
+        parts.append(f"{boxes} box{'es' if boxes != 1 else ''}{moved}")
+    bots = int(result.get("bots", 0))
+    if bots:
+        parts.append(f"{bots} bot car{'s' if bots != 1 else ''}")
+    return " and ".join(parts) if parts else "a time trial"
 
 
 def _csv(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> str:

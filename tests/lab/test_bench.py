@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import tomllib
+from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from racer.cli import main
 from racer.errors import ConfigError, RacerError
-from racer.lab.bench import BenchPlan, parse_budget, run_bench
+from racer.lab.bench import BenchPlan, _check_plan_file, parse_budget, run_bench
 from racer.lab.leaderboard import leaderboard_rows, write_leaderboard
 from racer.plots.bench import seed_band
 
@@ -188,3 +191,27 @@ def test_a_bench_on_a_local_ray_instance(tmp_path):
         assert again.ran == 0 and again.skipped == 2
     finally:
         ray.shutdown()
+
+
+def test_a_bench_of_another_race_type_trains_and_evaluates_in_it(tmp_path):
+    out = tmp_path / "bench"
+    plan = BenchPlan(("object_avoidance",), ("oval",), (0,), **TINY, obstacles=2, bots=1)
+    result = run_bench(plan, out, say=lambda _: None)
+    (r,) = result.results
+    assert (r["obstacles"], r["randomize_obstacles"], r["bots"]) == (2, False, 1)
+    saved = tomllib.loads((Path(r["run_dir"]) / "racer.toml").read_text())["env"]
+    assert saved["obstacles"]["count"] == 2 and saved["bots"]["count"] == 1
+    assert "(2 boxes and 1 bot car)" in result.leaderboard.read_text()
+    with pytest.raises(ConfigError, match="bots"):
+        run_bench(BenchPlan(plan.rewards, plan.tracks, plan.seeds, **TINY, obstacles=2), out)
+
+
+def test_a_bench_folder_from_before_the_race_types_still_resumes(tmp_path):
+    plan = BenchPlan(("follow_center_line",), ("oval",), (0,), **TINY)
+    tmp_path.joinpath("bench.json").write_text(json.dumps(
+        {k: v for k, v in json.loads(json.dumps(asdict(plan))).items()
+         if k not in ("obstacles", "randomize_obstacles", "bots")}))  # fmt: skip
+    _check_plan_file(tmp_path, plan)  # the missing settings are their defaults: same plan
+    with pytest.raises(ConfigError, match="obstacles"):
+        _check_plan_file(tmp_path, BenchPlan(plan.rewards, plan.tracks, plan.seeds, **TINY,
+                                             obstacles=1))  # fmt: skip
