@@ -542,13 +542,7 @@ class RacerCore:
                 self._copy_bots(sel)
             s = self.start_ndist[sel] * track.length
             if self.racers > 1:
-                # SPEC 4.5: racer k starts 0.75 m x k behind the line, on the inner lane for odd
-                # k and the outer lane for even k, heading along the centre line.
-                seat = self.seat[sel]
-                s = s - START_STAGGER * seat
-                s = np.mod(s, track.length) if track.closed else np.maximum(s, 0.0)
-                _, _, yaw = track.point_at(s)
-                x, y = track.lane_point_at(s, np.where(seat % 2 == 1, 1.0, -1.0))
+                x, y, yaw = self._grid(sel, track, s)
             else:
                 x, y, yaw = track.point_at(s)
                 if self.num_boxes + self.num_bots:
@@ -556,6 +550,35 @@ class RacerCore:
             self.car.place(sel, x, y, yaw)
         if self.racers > 1:
             self._copy_racers(index)
+
+    def _grid(
+        self, sel: np.ndarray, track: Track, s: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """SPEC 4.5: the race starts of cars ``sel`` whose line is at ``s`` [m].
+
+        Racer k starts 0.75 m x k behind the line, on the inner lane for odd k and the outer
+        lane for even k, heading along the centre line.
+
+        Raises:
+            ConfigError: an open track without room behind its start for the grid.
+        """
+        seat = self.seat[sel]
+        behind = START_STAGGER * (self.racers - 1)
+        if not track.closed and s.min() < behind:
+            raise ConfigError(
+                f"{self.racers} racers need {behind:.2f} m of track behind the start, and this "
+                f"open track starts {s.min():.2f} m from its first waypoint: set "
+                "episode.start_position_offset further along."
+            )
+        s = s - START_STAGGER * seat
+        s = np.mod(s, track.length) if track.closed else s
+        _, _, yaw = track.point_at(s)
+        x, y = track.lane_point_at(s, np.where(seat % 2 == 1, 1.0, -1.0))
+        if self.num_boxes + self.num_bots:
+            # Not the simapp's (it clears training starts only), but no racer should start
+            # inside a box just behind the line: it takes the lane away from the box.
+            x, y = self._clear_start(sel, track, s, x, y)
+        return x, y, yaw
 
     def _park(self, index: np.ndarray) -> None:
         """Racers ``index`` have finished the race: park them off the track (SPEC 5.1, PARK)."""
@@ -834,18 +857,19 @@ class RacerCore:
     def _judge_racer_crashes(self, progress: np.ndarray) -> None:
         """SPEC 1.3 item 12: in a crash between two racers only the one behind has crashed.
 
-        As the simapp's ``_check_for_episode_termination``: each car compares its progress with
-        the other's, both normalised to the start line ((progress + 100 start_ndist) mod 100);
-        the car with the lower value is crashed, the other goes on.
+        As the simapp's ``_check_for_episode_termination``, each car compares its progress with
+        the other's, both measured from the start line; the car with the lower value is crashed,
+        the other goes on. racer counts the laps driven and does not wrap the sum (the simapp's
+        ``(progress + 100 start_ndist) mod 100`` would put a car still behind the line at the
+        start, with its slightly negative progress, ahead of one that has crossed it).
         """
         first = self.num_boxes + self.num_bots
         rows = np.flatnonzero(self.hit >= first)
         if not len(rows):
             return
         other = self._others[rows, self.hit[rows] - first]
-        mine = (progress[rows] + 100.0 * self.start_ndist[rows]) % 100.0
-        theirs = (progress[other] + 100.0 * self.start_ndist[other]) % 100.0
-        self.crashed[rows[mine >= theirs]] = False
+        distance = 100.0 * (self.laps + self.start_ndist) + progress  # [% of a lap]
+        self.crashed[rows[distance[rows] >= distance[other]]] = False
 
     def _advance_bots(self, dt: float) -> None:
         """Move every car's bots by ``dt`` (through the car's PREPARE and PAUSE steps too)."""
@@ -926,7 +950,8 @@ class RacerCore:
         if status == Status.CRASHED and self.hit[i] >= self.num_boxes:
             return
         track = self.tracks[int(self.reverse[i])]
-        good = max(float(self.prev_progress[i]), 0.0)
+        # (negative for a staggered racer still behind the line: it goes back there)
+        good = float(self.prev_progress[i])
         s = np.array([((self.start_ndist[i] + good / 100.0) % 1.0) * track.length])
         inner = track.lane_point_at(s, np.array([1.0]))
         outer = track.lane_point_at(s, np.array([-1.0]))

@@ -120,6 +120,15 @@ def race_config(
             f"the racers see with different sensors ({listing}); one world renders one kind of "
             "observation, so race models trained with the same sensor list (and lidar_config)."
         )
+    setups = [(e.env.camera, e.env.dt, e.env.car, e.env.motion_model) for e in entries]
+    if any(setup != setups[0] for setup in setups):
+        odd = [str(e.source) for e, setup in zip(entries, setups, strict=True)
+               if setup != setups[0]]  # fmt: skip
+        raise ConfigError(
+            f"{', '.join(odd)} trained with another camera, step length, car or motion model "
+            f"than {entries[0].source}; one world simulates one kind of car: race models "
+            "trained with the same settings."
+        )
     env = entries[0].env
     env = replace(env, racers=len(entries), reward_log="", failure_dir="")
     if track is not None:
@@ -166,6 +175,8 @@ def race(
                          bots=bots, reverse=reverse)  # fmt: skip
     k = len(entries)
     names = names or [str(e.source) for e in entries]
+    if len(names) != k:
+        raise ConfigError(f"{len(names)} names for {k} racers: give one per racer.")
     rewards = [RewardFunction(e.env.reward_function, timeout=e.env.reward_timeout)
                for e in entries]  # fmt: skip
     spaces = [load_metadata(e.env).action_space for e in entries]

@@ -181,3 +181,48 @@ def test_batched_box_placement_equals_one_car_at_a_time():
         one = place_obstacles(track, config, np.random.default_rng(seed))
         for name in ("x", "y", "yaw", "ndist", "lane"):
             np.testing.assert_array_equal(getattr(boxes, name), getattr(one, name))
+
+
+def test_a_racer_still_behind_the_line_is_behind_in_a_crash():
+    # Car 0 has crossed the line; car 1, still behind it (negative progress), runs into it.
+    core = race_core(2)
+    core.step(np.zeros(2, np.int64))
+    _touching(core, ahead=0, behind=1, s_ahead=0.1)
+    core.step(np.zeros(2, np.int64))
+    assert core.infos[1]["progress"] < 0.0 < core.infos[0]["progress"]
+    assert core.infos[1]["episode_status"] == "crashed"
+    assert core.infos[0]["episode_status"] == "in_progress"
+
+
+def test_an_evaluation_reset_puts_a_racer_behind_the_line_back_there():
+    core = race_core(3, episode=replace(RACE, number_of_resets=5))
+    core.step(np.zeros(3, np.int64))
+    core.step(np.zeros(3, np.int64))
+    before = core.infos[2]["progress"]
+    assert before < 0.0
+    core.car.place(np.array([2]), np.array([100.0]), np.array([100.0]), np.array([0.0]))
+    core.step(np.zeros(3, np.int64))  # off track: reset at its last good progress
+    assert core.infos[2]["episode_status"] == "off_track"
+    core.step(np.zeros(3, np.int64))
+    assert core.infos[2]["progress"] == pytest.approx(before, abs=1.0)
+
+
+def test_no_racer_starts_inside_a_box():
+    # DeepRacer's 3 fixed boxes put the last one on the inner lane 1 m before the line, where
+    # racer 1 would start: it takes the outer lane.
+    core = race_core(4, obstacles=ObstacleConfig(count=3))
+    core.step(np.zeros(4, np.int64))
+    core.step(np.zeros(4, np.int64))
+    assert (core.hit == -1).all()
+    assert [info["episode_status"] for info in core.infos] == ["in_progress"] * 4
+
+
+def test_an_open_track_needs_room_behind_the_start_for_the_grid(tmp_path):
+    rows = np.load(load_track("oval").source)[:40]
+    open_track = tmp_path / "open.npy"
+    np.save(open_track, rows)
+    with pytest.raises(ConfigError, match="1.50 m of track behind the start"):
+        race_core(3, track=str(open_track))
+    core = race_core(3, track=str(open_track),
+                     episode=replace(RACE, start_position_offset=0.2))  # fmt: skip
+    assert core.car.x.shape == (3,)

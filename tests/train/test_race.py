@@ -125,3 +125,13 @@ def test_each_racer_drives_its_own_action_space():
     driven = [r.info["params"] for r in box.records[1:]]
     assert {p["speed"] for p in driven} == {2.0} and {p["steering_angle"] for p in driven} == {0.0}
     assert box.records[1].action == pytest.approx([0.0, 1.0])
+
+
+def test_racers_must_share_the_car_and_camera():
+    from racer.physics.car import CarParams
+
+    other = EnvConfig(car=CarParams(speed_lag=0.0))
+    with pytest.raises(ConfigError, match="another camera, step length, car or motion model"):
+        race([entry(0), entry(0, other, name="q")])
+    with pytest.raises(ConfigError, match="3 names for 2 racers"):
+        race([entry(0), entry(1)], ["a", "b", "c"])
