@@ -573,11 +573,23 @@ class RacerCore:
         s = s - START_STAGGER * seat
         s = np.mod(s, track.length) if track.closed else s
         _, _, yaw = track.point_at(s)
-        x, y = track.lane_point_at(s, np.where(seat % 2 == 1, 1.0, -1.0))
-        if self.num_boxes + self.num_bots:
+        lane = np.where(seat % 2 == 1, 1.0, -1.0)
+        x, y = track.lane_point_at(s, lane)
+        mb = self.num_boxes + self.num_bots
+        if mb:
             # Not the simapp's (it clears training starts only), but no racer should start
-            # inside a box just behind the line: it takes the lane away from the box.
-            x, y = self._clear_start(sel, track, s, x, y)
+            # inside a box or a bot: with one within 1 m, it takes the lane further from them.
+            near = (np.hypot(self.box_x[sel, :mb] - x[:, None], self.box_y[sel, :mb] - y[:, None])
+                    <= START_CLEARANCE).any(axis=1)  # fmt: skip
+            if near.any():
+                clearance = []
+                for side in (1.0, -1.0):
+                    lx, ly = track.lane_point_at(s, np.full(len(s), side))
+                    gap = np.hypot(self.box_x[sel, :mb] - lx[:, None],
+                                   self.box_y[sel, :mb] - ly[:, None])  # fmt: skip
+                    clearance.append(gap.min(axis=1))
+                lane = np.where(near, np.where(clearance[0] >= clearance[1], 1.0, -1.0), lane)
+                x, y = track.lane_point_at(s, lane)
         return x, y, yaw
 
     def _park(self, index: np.ndarray) -> None:
