@@ -107,7 +107,8 @@ def race_config(
     """The world of a race: the first racer's environment, with K racers and evaluation rules.
 
     Raises:
-        ConfigError: fewer than two racers, or racers that see with different sensors.
+        ConfigError: fewer than two racers, or racers that see with different sensors or were
+            trained with another camera, step length, car or motion model.
     """
     if len(entries) < 2:
         raise ConfigError("a race needs at least two racers (run folders or .onnx models).")
