@@ -42,6 +42,10 @@ class EnvConfig:
             races; K > 1 is a multi-car race (``racer race``), where the N cars form N / K
             worlds, each car sees the others as objects, starts staggered 0.75 m apart, and a
             crash between two racers is the slower one's. Boxes and bots are shared per world.
+        simapp_race_rules: judge a race exactly as the simapp does: a crash between racers by
+            ``(progress + 100 start_ndist) mod 100``, which counts a car still behind the line
+            at the start as ahead, and no lane change for a grid slot next to a box or bot.
+            Off, racer judges by laps and progress from the line and clears the grid.
     """
 
     track: str = "oval"
@@ -61,6 +65,7 @@ class EnvConfig:
     obstacles: ObstacleConfig = field(default_factory=ObstacleConfig)
     bots: BotConfig = field(default_factory=BotConfig)
     racers: int = 1
+    simapp_race_rules: bool = False
 
     def __post_init__(self) -> None:
         if not self.dt > 0.0:

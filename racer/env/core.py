@@ -576,7 +576,7 @@ class RacerCore:
         lane = np.where(seat % 2 == 1, 1.0, -1.0)
         x, y = track.lane_point_at(s, lane)
         mb = self.num_boxes + self.num_bots
-        if mb:
+        if mb and not self.config.simapp_race_rules:
             # Not the simapp's (it clears training starts only), but no racer should start
             # inside a box or a bot: with one within 1 m, it takes the lane further from them.
             near = (np.hypot(self.box_x[sel, :mb] - x[:, None], self.box_y[sel, :mb] - y[:, None])
@@ -872,8 +872,9 @@ class RacerCore:
         As the simapp's ``_check_for_episode_termination``, each car compares its progress with
         the other's, both measured from the start line; the car with the lower value is crashed,
         the other goes on. racer counts the laps driven and does not wrap the sum (the simapp's
-        ``(progress + 100 start_ndist) mod 100`` would put a car still behind the line at the
-        start, with its slightly negative progress, ahead of one that has crossed it).
+        ``(progress + 100 start_ndist) mod 100``, kept with ``simapp_race_rules``, puts a car
+        still behind the line at the start, with its slightly negative progress, ahead of one
+        that has crossed it).
         """
         first = self.num_boxes + self.num_bots
         rows = np.flatnonzero(self.hit >= first)
@@ -881,6 +882,8 @@ class RacerCore:
             return
         other = self._others[rows, self.hit[rows] - first]
         distance = 100.0 * (self.laps + self.start_ndist) + progress  # [% of a lap]
+        if self.config.simapp_race_rules:
+            distance = (progress + 100.0 * self.start_ndist) % 100.0
         self.crashed[rows[distance[rows] >= distance[other]]] = False
 
     def _advance_bots(self, dt: float) -> None:

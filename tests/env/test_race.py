@@ -194,6 +194,20 @@ def test_a_racer_still_behind_the_line_is_behind_in_a_crash():
     assert core.infos[0]["episode_status"] == "in_progress"
 
 
+def test_the_simapps_race_rules_stay_available():
+    # Wrapped progress: the car behind the line counts as ahead; and no lane change at the grid.
+    core = race_core(2, simapp_race_rules=True)
+    core.step(np.zeros(2, np.int64))
+    _touching(core, ahead=0, behind=1, s_ahead=0.1)
+    core.step(np.zeros(2, np.int64))
+    assert core.infos[0]["episode_status"] == "crashed"
+    assert core.infos[1]["episode_status"] == "in_progress"
+    core = race_core(4, obstacles=ObstacleConfig(count=3), simapp_race_rules=True)
+    core.step(np.zeros(4, np.int64))
+    core.step(np.zeros(4, np.int64))
+    assert core.hit[1] >= 0  # racer 1 starts on the last box's lane, 0.25 m from it
+
+
 def test_an_evaluation_reset_puts_a_racer_behind_the_line_back_there():
     core = race_core(3, episode=replace(RACE, number_of_resets=5))
     core.step(np.zeros(3, np.int64))
