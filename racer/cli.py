@@ -298,7 +298,8 @@ def _race(args: argparse.Namespace) -> int:
     bots = BotConfig(count=args.bots, speed=args.bot_speed) if args.bots is not None else None
     logged = race_and_log(entries, list(args.models), out=args.out, track=args.track,
                           laps=args.laps, resets=args.resets, obstacles=obstacles, bots=bots,
-                          reverse=True if args.reverse else None)  # fmt: skip
+                          reverse=True if args.reverse else None,
+                          simapp_rules=args.simapp_rules)  # fmt: skip
     result = logged.result
     print(f"race on {result.track}, {len(entries)} racers, {result.steps} steps:\n")
     print(result.table())
@@ -565,6 +566,9 @@ def build_parser() -> argparse.ArgumentParser:
     race.add_argument("--bots", type=int, help="bot cars on the track (default: the first "
                       "racer's settings)")  # fmt: skip
     race.add_argument("--bot-speed", type=float, default=0.2, help="bot speed, m/s (default 0.2)")
+    race.add_argument("--simapp-rules", action="store_true",
+                      help="judge crashes between racers as the simapp does (wrapped progress) "
+                      "and leave grid slots next to boxes as they are")  # fmt: skip
     race.add_argument("--checkpoint", default="best", choices=["best", "last"])
     race.add_argument("--out", default="runs/races",
                       help="folder for the race logs (default runs/races)")  # fmt: skip

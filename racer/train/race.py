@@ -103,6 +103,7 @@ def race_config(
     obstacles: ObstacleConfig | None = None,
     bots: BotConfig | None = None,
     reverse: bool | None = None,
+    simapp_rules: bool = False,
 ) -> EnvConfig:
     """The world of a race: the first racer's environment, with K racers and evaluation rules.
 
@@ -131,7 +132,8 @@ def race_config(
             "trained with the same settings."
         )
     env = entries[0].env
-    env = replace(env, racers=len(entries), reward_log="", failure_dir="")
+    env = replace(env, racers=len(entries), reward_log="", failure_dir="",
+                  simapp_race_rules=simapp_rules)  # fmt: skip
     if track is not None:
         env = replace(env, track=track)
     if obstacles is not None:
@@ -153,6 +155,7 @@ def race(
     reverse: bool | None = None,
     max_steps: int = 0,
     seed: int = 0,
+    simapp_rules: bool = False,
 ) -> tuple[RaceResult, EnvConfig]:
     """Race the policies against each other in one world, in seat order.
 
@@ -168,12 +171,13 @@ def race(
         reverse: drive the track backwards (default: the first racer's direction).
         max_steps: give up after this many steps; 0: `lap_step_limit` per lap.
         seed: seeds randomized boxes and bots.
+        simapp_rules: judge as the simapp does (`EnvConfig.simapp_race_rules`).
 
     Returns:
         The result and the race's environment.
     """
     config = race_config(entries, track=track, laps=laps, resets=resets, obstacles=obstacles,
-                         bots=bots, reverse=reverse)  # fmt: skip
+                         bots=bots, reverse=reverse, simapp_rules=simapp_rules)  # fmt: skip
     k = len(entries)
     names = names or [str(e.source) for e in entries]
     if len(names) != k:
