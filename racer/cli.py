@@ -296,10 +296,15 @@ def _race(args: argparse.Namespace) -> int:
     if args.obstacles is not None:
         obstacles = ObstacleConfig(count=args.obstacles, randomize=args.randomize_obstacles)
     bots = BotConfig(count=args.bots, speed=args.bot_speed) if args.bots is not None else None
-    logged = race_and_log(entries, list(args.models), out=args.out, track=args.track,
-                          laps=args.laps, resets=args.resets, obstacles=obstacles, bots=bots,
-                          reverse=True if args.reverse else None,
-                          simapp_rules=args.simapp_rules)  # fmt: skip
+    try:
+        logged = race_and_log(entries, list(args.models), out=args.out, track=args.track,
+                              laps=args.laps, resets=args.resets, obstacles=obstacles,
+                              bots=bots, reverse=True if args.reverse else None,
+                              simapp_rules=args.simapp_rules)  # fmt: skip
+    except KeyboardInterrupt:
+        print("racer: race interrupted; its logs are written only when it ends, so nothing "
+              f"was written to {args.out}.", file=sys.stderr)  # fmt: skip
+        return 130
     result = logged.result
     print(f"race on {result.track}, {len(entries)} racers, {result.steps} steps:\n")
     print(result.table())

@@ -135,3 +135,17 @@ def test_racers_must_share_the_car_and_camera():
         race([entry(0), entry(0, other, name="q")])
     with pytest.raises(ConfigError, match="3 names for 2 racers"):
         race([entry(0), entry(1)], ["a", "b", "c"])
+
+
+def test_an_interrupted_race_says_nothing_was_written(tmp_path, monkeypatch, capsys):
+    import racer.train.race as race_module
+    import racer.train.runs as runs_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs_module, "load_policy", lambda path, checkpoint: entry(2))
+    monkeypatch.setattr(race_module, "race", interrupted)
+    out = tmp_path / "races"
+    assert main(["race", "a", "b", "--out", str(out)]) == 130
+    assert "race interrupted" in capsys.readouterr().err and not out.exists()
