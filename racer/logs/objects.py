@@ -24,19 +24,25 @@ before its simtrace, so a committed simtrace always has its sidecar.
 from __future__ import annotations
 
 import csv
+import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from racer.errors import LogError
+from racer.config import from_dict
+from racer.errors import LogError, RacerError
 from racer.logs.atomic import write_text_atomic
 from racer.logs.recorder import EpisodeLog
-from racer.logs.simtrace import OBJECTS_SUFFIX
+from racer.logs.simtrace import OBJECTS_SUFFIX, Simtrace
+from racer.track.bots import BotConfig
+from racer.track.obstacles import ObstacleConfig
 
 #: Decimals written for x, y [m] and heading [rad].
 DECIMALS = 4
+#: Kinds of logged object (`RunObjects.kinds`).
+BOX, BOT, RACER = 0, 1, 2
 
 
 def objects_path(simtrace: Path | str) -> Path:
@@ -159,3 +165,113 @@ def read_objects(path: Path | str) -> ObjectLog:
         raise LogError(f"the object log {path} holds a value that is not a number.") from None
     return ObjectLog(table[:, 0].astype(np.int64), table[:, 1],
                      table[:, 2:].reshape(len(rows), (width - 2) // 3, 3))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RunObjects:
+    """What ``racer.toml`` says about a run's objects.
+
+    Attributes:
+        obstacles: the boxes' configuration.
+        bots: the number of bot cars.
+        racers: racing cars per world (a race: the K - 1 others are objects too).
+        found: whether a ``racer.toml`` was read (else both are empty defaults).
+        note: why it could not be read, or "".
+    """
+
+    obstacles: ObstacleConfig = ObstacleConfig()
+    bots: int = 0
+    racers: int = 1
+    found: bool = False
+    note: str = ""
+
+    def kinds(self, count: int) -> np.ndarray:
+        """(count,) int64 kinds of the logged objects: M boxes, B bots, then other racers."""
+        index = np.arange(count)
+        m, b = self.obstacles.num_obstacles, self.bots
+        return np.where(index < m, BOX, np.where(index < m + b, BOT, RACER)).astype(np.int64)
+
+
+def run_objects(run_or_csv: str | Path) -> RunObjects:
+    """The object settings in a run's ``racer.toml``.
+
+    For a CSV, the ``racer.toml`` of the run folder it lies in (up to three levels up) is read.
+    """
+    path = Path(run_or_csv)
+    folders = [path] if path.is_dir() else list(path.parents)[:3]
+    config_file = next((f / "racer.toml" for f in folders if (f / "racer.toml").is_file()), None)
+    if config_file is None:
+        return RunObjects()
+    try:
+        env = tomllib.loads(config_file.read_text()).get("env", {})
+        obstacles = from_dict(ObstacleConfig, env.get("obstacles", {}), str(config_file))
+        bots = from_dict(BotConfig, env.get("bots", {}), str(config_file)).count
+        racers = int(env.get("racers", 1))
+    except (OSError, tomllib.TOMLDecodeError, RacerError, TypeError, ValueError) as exc:
+        return RunObjects(note=f"cannot read the objects of {config_file}: {exc}")
+    return RunObjects(obstacles, bots, racers, found=True)
+
+
+def trace_objects(trace: Simtrace, run: RunObjects) -> TraceObjects:
+    """Read the object log of every simtrace file of ``trace`` and line its rows up.
+
+    A file whose log is missing (in a run with objects), damaged or out of step with its
+    simtrace keeps its rows unlogged, and the note says so.
+
+    Args:
+        trace: simtrace rows read with `racer.logs.simtrace.read_simtrace`.
+        run: what the run's ``racer.toml`` says about its objects (`run_objects`).
+    """
+    has_objects = bool(run.obstacles.num_obstacles or run.bots or run.racers > 1)
+    logs: dict[int, ObjectLog] = {}
+    problems: list[str] = []
+    for index, path in enumerate(trace.sources):
+        sidecar = objects_path(path)
+        if not sidecar.is_file():
+            if has_objects:
+                problems.append(f"{sidecar.name} is missing")
+            continue
+        try:
+            log = read_objects(sidecar)
+        except LogError as exc:
+            problems.append(str(exc).removesuffix("."))
+            continue
+        rows = np.flatnonzero(trace["file"] == index)
+        # The simtrace may be read only up to damage: its rows must be the log's first ones.
+        if len(log) < len(rows) or not (
+            np.array_equal(log.episode[: len(rows)], trace["episode"][rows])
+            and np.array_equal(log.steps[: len(rows)], trace["steps"][rows])
+        ):
+            problems.append(f"{sidecar.name} does not match its simtrace")
+            continue
+        logs[index] = log
+    poses, logged = None, None
+    if logs:
+        count = max(log.count for log in logs.values())
+        poses = np.full((len(trace), count, 3), np.nan)
+        logged = np.zeros(len(trace), bool)
+        for index, log in logs.items():
+            rows = np.flatnonzero(trace["file"] == index)
+            poses[rows, : log.count] = log.poses[: len(rows)]
+            logged[rows] = True
+    note = ""
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        note = f"object log: {problems[0]}{more}"
+    return TraceObjects(poses, logged, note)
+
+
+@dataclass(frozen=True)
+class TraceObjects:
+    """The object log lined up with the rows of a simtrace.
+
+    Attributes:
+        poses: (R, K, 3) float64 x [m], y [m], heading [rad] of each row's K objects, NaN where
+            a row has fewer; None when no file had a usable log.
+        logged: (R,) bool, the rows whose objects were logged (None with ``poses``).
+        note: what was wrong with the object logs (missing, damaged), or "".
+    """
+
+    poses: np.ndarray | None
+    logged: np.ndarray | None
+    note: str

@@ -12,6 +12,7 @@ import numpy as np
 import pygame
 
 from racer.env.core import BOT_SHADE, BOX_BUFFER, RACER_SHADE, ground_texture
+from racer.logs.objects import BOT, BOX
 from racer.logs.simtrace import Simtrace
 from racer.physics.car import CarParams
 from racer.sensors.boxes import BoxRenderer, BoxStyle
@@ -19,7 +20,7 @@ from racer.sensors.camera import Camera, CameraConfig
 from racer.track import Track
 from racer.track.bots import BOT_HEIGHT, BOT_LENGTH, BOT_WIDTH
 from racer.track.obstacles import Obstacles, box_corners
-from racer.viewer.source import BOT, BOX, EpisodeObjects
+from racer.viewer.source import EpisodeObjects
 
 #: [m] how far the logged model point (X, Y) lies ahead of the body centre (SPEC 6.1).
 MODEL_POINT_AHEAD = 0.14

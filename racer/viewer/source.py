@@ -17,7 +17,7 @@ import numpy as np
 
 from racer.config import from_dict
 from racer.errors import LogError, RacerError
-from racer.logs.objects import ObjectLog, objects_path, read_objects
+from racer.logs.objects import RunObjects, run_objects, trace_objects
 from racer.logs.simtrace import Simtrace, find_simtraces, iteration_of, read_simtrace
 from racer.track import Track
 from racer.track.bots import BotConfig
@@ -26,8 +26,6 @@ from racer.track.obstacles import ObstacleConfig, Obstacles, place_obstacles
 #: Episode statuses that end an episode with the car off the road (SPEC 5.1), and the
 #: moments the viewer's "off-track" key jumps to.
 OFF_TRACK_STATUSES = ("off_track", "crashed", "reversed", "immobilized")
-#: Kinds of logged object (`EpisodeObjects.kinds`).
-BOX, BOT, RACER = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -51,31 +49,6 @@ class EpisodeObjects:
     kinds: np.ndarray
     box_length: float = ObstacleConfig.length
     box_width: float = ObstacleConfig.width
-
-
-@dataclass(frozen=True)
-class RunObjects:
-    """What ``racer.toml`` says about a run's objects.
-
-    Attributes:
-        obstacles: the boxes' configuration.
-        bots: the number of bot cars.
-        racers: racing cars per world (a race: the K - 1 others are objects too).
-        found: whether a ``racer.toml`` was read (else both are empty defaults).
-        note: why it could not be read, or "".
-    """
-
-    obstacles: ObstacleConfig = ObstacleConfig()
-    bots: int = 0
-    racers: int = 1
-    found: bool = False
-    note: str = ""
-
-    def kinds(self, count: int) -> np.ndarray:
-        """(count,) int64 kinds of the logged objects: M boxes, B bots, then other racers."""
-        index = np.arange(count)
-        m, b = self.obstacles.num_obstacles, self.bots
-        return np.where(index < m, BOX, np.where(index < m + b, BOT, RACER)).astype(np.int64)
 
 
 @dataclass
@@ -185,67 +158,10 @@ def load_episodes(
     return episodes
 
 
-def run_objects(run_or_csv: str | Path) -> RunObjects:
-    """The object settings in a run's ``racer.toml``.
-
-    For a CSV, the ``racer.toml`` of the run folder it lies in (up to three levels up) is read.
-    """
-    path = Path(run_or_csv)
-    folders = [path] if path.is_dir() else list(path.parents)[:3]
-    config_file = next((f / "racer.toml" for f in folders if (f / "racer.toml").is_file()), None)
-    if config_file is None:
-        return RunObjects()
-    try:
-        env = tomllib.loads(config_file.read_text()).get("env", {})
-        obstacles = from_dict(ObstacleConfig, env.get("obstacles", {}), str(config_file))
-        bots = from_dict(BotConfig, env.get("bots", {}), str(config_file)).count
-        racers = int(env.get("racers", 1))
-    except (OSError, tomllib.TOMLDecodeError, RacerError, TypeError, ValueError) as exc:
-        return RunObjects(note=f"cannot read the objects of {config_file}: {exc}")
-    return RunObjects(obstacles, bots, racers, found=True)
-
-
 def _attach_objects(episodes: LoggedEpisodes) -> None:
-    """Read the object log of every simtrace file and line its rows up with the trace's rows.
-
-    A file whose log is missing (in a run with objects), damaged or out of step with its
-    simtrace keeps its rows unlogged, and ``object_note`` says so.
-    """
-    trace, run = episodes.trace, episodes.run
-    has_objects = bool(run.obstacles.num_obstacles or run.bots or run.racers > 1)
-    logs: dict[int, ObjectLog] = {}
-    problems: list[str] = []
-    for index, path in enumerate(trace.sources):
-        sidecar = objects_path(path)
-        if not sidecar.is_file():
-            if has_objects:
-                problems.append(f"{sidecar.name} is missing")
-            continue
-        try:
-            log = read_objects(sidecar)
-        except LogError as exc:
-            problems.append(str(exc).removesuffix("."))
-            continue
-        rows = np.flatnonzero(trace["file"] == index)
-        # The simtrace may be read only up to damage: its rows must be the log's first ones.
-        if len(log) < len(rows) or not (
-            np.array_equal(log.episode[: len(rows)], trace["episode"][rows])
-            and np.array_equal(log.steps[: len(rows)], trace["steps"][rows])
-        ):
-            problems.append(f"{sidecar.name} does not match its simtrace")
-            continue
-        logs[index] = log
-    if logs:
-        count = max(log.count for log in logs.values())
-        episodes.poses = np.full((len(trace), count, 3), np.nan)
-        episodes.logged = np.zeros(len(trace), bool)
-        for index, log in logs.items():
-            rows = np.flatnonzero(trace["file"] == index)
-            episodes.poses[rows, : log.count] = log.poses[: len(rows)]
-            episodes.logged[rows] = True
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        episodes.object_note = f"object log: {problems[0]}{more}"
+    """Line the run's object logs up with the trace's rows (`racer.logs.objects.trace_objects`)."""
+    found = trace_objects(episodes.trace, episodes.run)
+    episodes.poses, episodes.logged, episodes.object_note = found.poses, found.logged, found.note
 
 
 def off_track_rows(columns: dict[str, np.ndarray]) -> np.ndarray:

@@ -21,7 +21,12 @@ import pytest  # noqa: E402
 
 from racer import EnvConfig, RacerVecEnv  # noqa: E402
 from racer.env.episode import EpisodeConfig  # noqa: E402
-from racer.logs.objects import objects_path  # noqa: E402
+from racer.logs.objects import (  # noqa: E402
+    BOT,
+    BOX,
+    RACER,
+    objects_path,  # noqa: E402
+)
 from racer.logs.recorder import SimtraceRecorder  # noqa: E402
 from racer.logs.writers import write_simtrace  # noqa: E402
 from racer.track import load_track  # noqa: E402
@@ -35,7 +40,7 @@ from racer.viewer.render import (  # noqa: E402
     RACER_COLOUR,
     ReplayRenderer,
 )
-from racer.viewer.source import BOT, BOX, RACER, load_episodes, replay_objects  # noqa: E402
+from racer.viewer.source import load_episodes, replay_objects  # noqa: E402
 from tests.viewer.test_render import pixel  # noqa: E402
 from tests.viewer.test_render import write_simtrace as write_centre_line  # noqa: E402
 
