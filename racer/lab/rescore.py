@@ -11,7 +11,12 @@ The driving direction and start point of each episode are not in the simtrace; t
 matching the logged progress against the track in both directions. A log that matches neither
 was recorded on another track, and is reported as such.
 
-Object positions are not logged, so the object keys keep their time-trial defaults.
+The object keys (boxes, bot cars, other racers) are rebuilt from the run's object log
+(`racer.logs.objects`), which racer writes beside each simtrace, and its ``racer.toml``: the
+objects' positions and headings as the params gave them (to 0.1 mm), their distances, sides and
+order computed again. A box's footprint for ``object_in_camera`` is turned along the centre line
+(the log holds the params' heading of 0.0), which can differ from the simulator's lane yaw at the
+frustum's edge. Logs without an object log (DeepRacer's own) keep the time-trial defaults.
 """
 
 from __future__ import annotations
@@ -21,15 +26,20 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from racer.errors import LogError, RacerError
+from racer.logs.objects import BOT, BOX, RunObjects, TraceObjects, run_objects, trace_objects
 from racer.logs.simtrace import Simtrace, find_simtraces, read_simtrace
+from racer.physics.car import CarParams
 from racer.plots.reward import draw_rescore
+from racer.reward.objects import BOT_CAR_Z, OBSTACLE_Z, describe_objects, object_params_per_car
 from racer.reward.params import params_at_poses
 from racer.reward.plugin import DEFAULT_TIMEOUT, RewardFunction, guarded_calls
 from racer.track import Track, TrackQuery, load_track
+from racer.track.bots import BOT_LENGTH, BOT_WIDTH
 
 #: Rows on which DeepRacer does not call the reward function.
 NOT_SCORED = ("prepare", "pause", "park")
@@ -113,12 +123,16 @@ def rescore_run(
     result = RescoreResult(out / "rescore_steps.csv", out / "rescore_episodes.csv",
                            out / "rescore.png", out / "rescore_prints.log",
                            warnings=list(trace.warnings))  # fmt: skip
+    run_info = run_objects(run)
+    objects = trace_objects(trace, run_info)
+    result.warnings += [note for note in (run_info.note, objects.note) if note]
     new = np.zeros(len(trace))
     with open(result.log, "w", encoding="utf-8") as log:
         function = RewardFunction(reward, timeout=timeout, output=log, failure_dir=out)
         with guarded_calls(timeout, log):
             for _, _, rows in trace.episodes():
-                result.calls += _score_episode(trace, rows, base, function, new)
+                result.calls += _score_episode(trace, rows, base, function, new,
+                                               (objects, run_info))  # fmt: skip
     result.steps = len(trace)
     _write_outputs(trace, new, result, reward_name)
     result.seconds = time.perf_counter() - started
@@ -126,7 +140,12 @@ def rescore_run(
 
 
 def _score_episode(
-    trace: Simtrace, rows: np.ndarray, base: Track, function: RewardFunction, new: np.ndarray
+    trace: Simtrace,
+    rows: np.ndarray,
+    base: Track,
+    function: RewardFunction,
+    new: np.ndarray,
+    objects: tuple[TraceObjects, RunObjects] | None = None,
 ) -> int:
     """Fill ``new[rows]`` with the new function's rewards; returns the number of calls."""
     x, y = trace["X"][rows], trace["Y"][rows]
@@ -139,6 +158,10 @@ def _score_episode(
         start_progress=100.0 * start, prev_progress=np.concatenate([[0.0], progress[:-1]]),
         sim_time=trace["tstamp"][rows],
     )  # fmt: skip
+    if objects is not None:
+        logged, run = objects
+        if logged.poses is not None and logged.logged is not None and logged.logged[rows].all():
+            _object_keys(params_list, track, logged.poses[rows], run)
     calls = 0
     for j, params in enumerate(params_list):
         if status[j] in NOT_SCORED:
@@ -148,6 +171,43 @@ def _score_episode(
         new[rows[j]] = function(params)
         calls += 1
     return calls
+
+
+def _object_keys(
+    params_list: list[dict[str, Any]], track: Track, poses: np.ndarray, run: RunObjects
+) -> None:
+    """Fill the object keys of T steps' params from their logged objects.
+
+    Args:
+        params_list: T params dicts, updated in place.
+        track: the track in the episode's driving direction.
+        poses: (T, K, 3) x [m], y [m], heading [rad] of each step's K objects.
+        run: the run's object settings (kinds, sizes, bot speed).
+    """
+    t, k, _ = poses.shape
+    if k == 0 or not np.isfinite(poses).all():
+        return
+    kinds = run.kinds(k)
+    car = CarParams()
+    o = run.obstacles
+    length = np.select([kinds == BOX, kinds == BOT], [o.length, BOT_LENGTH], car.length)
+    width = np.select([kinds == BOX, kinds == BOT], [o.width, BOT_WIDTH], car.width)
+    z = np.where(kinds == BOX, OBSTACLE_Z, BOT_CAR_Z)
+    x, y, heading = (poses[..., i].ravel() for i in range(3))
+    # A box's footprint lies along the centre line where it stands (its logged heading is 0.0).
+    s, _ = track.project(x, y)
+    _, _, along = track.point_at(s[int(track.reverse)])
+    yaw = np.where(np.tile(kinds == BOX, t), along, heading)
+    speed = np.full(t * k, run.bot_speed if run.bots else 0.0)
+    table = describe_objects(track, x, y, yaw, np.tile(length, t), np.tile(width, t),
+                             z=np.tile(z, t), speed=speed, heading=heading)  # fmt: skip
+    car_yaw = np.radians([p["heading"] for p in params_list])
+    car_x = np.array([p["x"] for p in params_list]) - car.model_point * np.cos(car_yaw)
+    car_y = np.array([p["y"] for p in params_list]) - car.model_point * np.sin(car_yaw)
+    car_s = np.array([p["projection_distance"] for p in params_list])
+    keys = object_params_per_car(table, car_s, car_x, car_y, car_yaw, track.reverse)
+    for params, values in zip(params_list, keys, strict=True):
+        params.update(values)
 
 
 def _direction_and_start(

@@ -174,6 +174,7 @@ class RunObjects:
     Attributes:
         obstacles: the boxes' configuration.
         bots: the number of bot cars.
+        bot_speed: [m/s] their speed (every object's ``objects_speed`` when there are bots).
         racers: racing cars per world (a race: the K - 1 others are objects too).
         found: whether a ``racer.toml`` was read (else both are empty defaults).
         note: why it could not be read, or "".
@@ -181,6 +182,7 @@ class RunObjects:
 
     obstacles: ObstacleConfig = ObstacleConfig()
     bots: int = 0
+    bot_speed: float = BotConfig.speed
     racers: int = 1
     found: bool = False
     note: str = ""
@@ -205,11 +207,11 @@ def run_objects(run_or_csv: str | Path) -> RunObjects:
     try:
         env = tomllib.loads(config_file.read_text()).get("env", {})
         obstacles = from_dict(ObstacleConfig, env.get("obstacles", {}), str(config_file))
-        bots = from_dict(BotConfig, env.get("bots", {}), str(config_file)).count
+        bots = from_dict(BotConfig, env.get("bots", {}), str(config_file))
         racers = int(env.get("racers", 1))
     except (OSError, tomllib.TOMLDecodeError, RacerError, TypeError, ValueError) as exc:
         return RunObjects(note=f"cannot read the objects of {config_file}: {exc}")
-    return RunObjects(obstacles, bots, racers, found=True)
+    return RunObjects(obstacles, bots.count, bots.speed, racers, found=True)
 
 
 def trace_objects(trace: Simtrace, run: RunObjects) -> TraceObjects:

@@ -127,3 +127,28 @@ def test_cli(tmp_path, capsys):
     assert main(["rescore", str(tmp_path / "nowhere"), "--reward", "progress_speed",
                  "--track", "oval"]) == 2  # fmt: skip
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_object_keys_are_rebuilt_from_the_object_log(tmp_path):
+    # A run with 2 boxes and 2 moving bots, rescored with the reward function it trained with:
+    # the object keys come back from the object log and racer.toml, so the rewards do too.
+    run = tmp_path / "run"
+    assert main(["train", "--obstacles", "2", "--bots", "2", "--bot-lane-change", "--reward",
+                 "object_avoidance", "--updates", "1", "--envs", "4", "--minutes", "0",
+                 "--out", str(run)]) == 0  # fmt: skip
+    result = rescore_run(run, "object_avoidance", "oval", out=tmp_path / "out")
+    steps = [r for r in read_csv(result.steps_csv) if r["episode_status"] != "prepare"]
+    old = np.array([float(r["old_reward"]) for r in steps])
+    new = np.array([float(r["new_reward"]) for r in steps])
+    assert len(steps) > 500 and not result.warnings
+    # (positions are logged to 0.1 mm: a distance threshold may flip on a rare step)
+    assert np.mean(np.isclose(new, old, atol=1e-9)) > 0.99
+    # Without the object log the keys keep their time-trial defaults, and the rewards differ.
+    for sidecar in (run / "training-simtrace").glob("*-objects.csv"):
+        sidecar.unlink()
+    blind = rescore_run(run, "object_avoidance", "oval", out=tmp_path / "blind")
+    assert any("is missing" in w for w in blind.warnings)
+    rescored = np.array([float(r["new_reward"]) for r in read_csv(blind.steps_csv)
+                         if r["episode_status"] != "prepare"])  # fmt: skip
+    wrong, blind_wrong = np.sum(~np.isclose(new, old)), np.sum(~np.isclose(rescored, old))
+    assert blind_wrong >= 10 and blind_wrong > 5 * wrong
