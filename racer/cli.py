@@ -76,10 +76,14 @@ def _validate(args: argparse.Namespace) -> int:
     if args.params:
         return _replay_call(args.reward, args.params, args.timeout)
     from racer.lab.validate import validate_reward_function
+    from racer.track.bots import BotConfig
+    from racer.track.obstacles import ObstacleConfig
 
     report = validate_reward_function(
         args.reward, args.track, model_metadata=args.model_metadata or "", heatmap=args.out,
         timeout=args.timeout, seed=args.seed,
+        obstacles=ObstacleConfig(count=args.obstacles, randomize=args.randomize_obstacles),
+        bots=BotConfig(count=args.bots, lane_change=args.bot_lane_change),
     )  # fmt: skip
     print(report.format())
     if args.console:
@@ -382,6 +386,14 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--seed", type=int, default=0, help="seed of the random poses")
     validate.add_argument("--console", action="store_true",
                           help="also fail on what only the DeepRacer console rejects")  # fmt: skip
+    validate.add_argument("--obstacles", type=int, default=0,
+                          help="object avoidance: the cars see this many boxes (default 0)")
+    validate.add_argument("--randomize-obstacles", action="store_true",
+                          help="place the boxes at random (seeded by --seed)")  # fmt: skip
+    validate.add_argument("--bots", type=int, default=0,
+                          help="head-to-bot: the episodes drive among this many bot cars")
+    validate.add_argument("--bot-lane-change", action="store_true",
+                          help="the bot cars change lanes")  # fmt: skip
     validate.add_argument("--params", metavar="FILE.json",
                           help="replay one call with saved params (from a failure)")  # fmt: skip
     validate.set_defaults(func=_validate)

@@ -34,9 +34,11 @@ from racer.env.config import EnvConfig
 from racer.env.racer_env import RacerEnv
 from racer.errors import RewardFunctionError
 from racer.physics.actions import DiscreteActionSpace
+from racer.physics.car import CarParams
 from racer.physics.model_metadata import DEFAULT_MODEL_METADATA, load_model_metadata
 from racer.plots.reward import RewardMapPanel, draw_reward_map
 from racer.reward.console import ERROR, Finding, check_source
+from racer.reward.objects import ObjectTable, describe_obstacles, object_params
 from racer.reward.params import params_at_poses
 from racer.reward.plugin import (
     DEFAULT_TIMEOUT,
@@ -47,6 +49,8 @@ from racer.reward.plugin import (
     write_failure_params,
 )
 from racer.track import Track, load_track
+from racer.track.bots import BotConfig
+from racer.track.obstacles import ObstacleConfig, place_obstacles
 
 #: Lateral positions of the heat map, in lane units (+-1 the lane mid-lines, +-2 the borders).
 MAP_LANES = (-2.6, -2.0, -1.6, -1.2, -0.8, -0.4, 0.0, 0.4, 0.8, 1.2, 1.6, 2.0, 2.6)
@@ -150,6 +154,8 @@ def validate_reward_function(
     timeout: float = DEFAULT_TIMEOUT,
     seed: int = 0,
     episodes: bool = True,
+    obstacles: ObstacleConfig | None = None,
+    bots: BotConfig | None = None,
 ) -> ValidationReport:
     """Check a reward function as the console does, then as a whole training would use it.
 
@@ -164,6 +170,10 @@ def validate_reward_function(
         timeout: [s] the longest one call may take.
         seed: seeds the sweep's random poses and actions.
         episodes: also drive real episodes through the simulator.
+        obstacles: check in object avoidance: the sweep's cars see these boxes (placed as in
+            training; a randomized layout is drawn once from ``seed``) in their object keys, and
+            the episodes drive among them.
+        bots: check in head-to-bot: the episodes drive among these bot cars.
 
     Raises:
         TrackError, ConfigError: the track or the model metadata cannot be loaded (nothing
@@ -196,15 +206,20 @@ def validate_reward_function(
     panels = []
     for direction in (base, base.reversed()):
         label = "reversed" if direction.reverse else "forward"
+        boxes = _boxes(direction, obstacles, seed)
         map_params, xy = _map_poses(direction, actions)
-        map_rewards = caller.sweep(map_params, f"sweep, {label}")
+        map_rewards = caller.sweep(_with_boxes(map_params, boxes), f"sweep, {label}")
         panels.append((direction, xy, map_rewards, label))
-        caller.sweep(_random_poses(direction, actions, rng, len(map_params)), f"sweep, {label}")
+        random = _random_poses(direction, actions, rng, len(map_params))
+        caller.sweep(_with_boxes(random, boxes), f"sweep, {label}")
         if direction.closed:
-            caller.sweep(_wraparound_poses(direction, actions, rng), f"lap wrap-around, {label}")
+            wrap = _wraparound_poses(direction, actions, rng)
+            caller.sweep(_with_boxes(wrap, boxes), f"lap wrap-around, {label}")
     if episodes and not report.stopped_early:
         config = EnvConfig(track=str(track), model_metadata=str(model_metadata),
-                           strict_action_space=False, reward_timeout=timeout)  # fmt: skip
+                           strict_action_space=False, reward_timeout=timeout,
+                           obstacles=obstacles or ObstacleConfig(),
+                           bots=bots or BotConfig())  # fmt: skip
         for reverse in (False, True):
             caller.episode(config, path, reverse=reverse, off_track=False)
         caller.episode(config, path, reverse=False, off_track=True)
@@ -315,6 +330,32 @@ class _Caller:
                     action = pilot.act(info["params"])
         env.close()
         self.report.episodes.append((case, status, steps))
+
+
+def _boxes(track: Track, obstacles: ObstacleConfig | None, seed: int) -> ObjectTable | None:
+    """The boxes the sweep's cars see on ``track``, described, or None without boxes."""
+    if obstacles is None or not obstacles.num_obstacles:
+        return None
+    rng = np.random.default_rng(seed) if obstacles.randomize else None
+    return describe_obstacles(track, place_obstacles(track, obstacles, rng))
+
+
+def _with_boxes(
+    params_list: list[dict[str, Any]], table: ObjectTable | None
+) -> list[dict[str, Any]]:
+    """The params with the object keys of cars that see the boxes of ``table`` (in place)."""
+    if table is None or not params_list:
+        return params_list
+    car = CarParams()
+    yaw = np.radians([p["heading"] for p in params_list])
+    x = np.array([p["x"] for p in params_list]) - car.model_point * np.cos(yaw)
+    y = np.array([p["y"] for p in params_list]) - car.model_point * np.sin(yaw)
+    s = np.array([p["projection_distance"] for p in params_list])
+    reverse = np.array([p["is_reversed"] for p in params_list], dtype=bool)
+    for params, keys in zip(params_list, object_params(table, s, x, y, yaw, reverse),
+                            strict=True):  # fmt: skip
+        params.update(keys)
+    return params_list
 
 
 def _straight_ahead(space: Any) -> Any:

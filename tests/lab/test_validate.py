@@ -147,3 +147,20 @@ def test_bad_track_or_missing_file_exit_2_or_1(tmp_path, capsys):
     assert "unknown track" in capsys.readouterr().err
     assert main(["validate", str(tmp_path / "missing.py")]) == 1
     assert "does not exist" in capsys.readouterr().out
+
+
+def test_the_other_race_types_are_checked_with_their_objects(tmp_path, capsys):
+    # A function that only fails once objects exist passes a time-trial check, and fails in
+    # object avoidance (the sweep's cars see the boxes) and in head-to-bot (the episodes).
+    reward = tmp_path / "no_objects.py"
+    reward.write_text("def reward_function(params):\n    if params['objects_location']:\n"
+                      "        raise ValueError('cannot handle objects')\n    return 1.0\n")
+    assert main(["validate", str(reward)]) == 0
+    assert main(["validate", str(reward), "--obstacles", "2"]) == 1
+    assert "sweep, forward" in capsys.readouterr().out
+    from racer.track.bots import BotConfig
+
+    report = validate_reward_function(reward, bots=BotConfig(count=2), failure_dir=tmp_path)
+    assert not report.ok and all(case.startswith("lap") or case.startswith("off-track")
+                                 for f in report.failures.values() for case in f.cases)
+    assert main(["validate", "object_avoidance", "--obstacles", "3", "--bots", "2"]) == 0
