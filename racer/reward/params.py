@@ -3,8 +3,9 @@
 This is the boundary where racer's SI interior becomes DeepRacer's units: headings and steering in
 degrees, progress in percent. Every key of SPEC 1.2 is present with DeepRacer's Python type:
 ``steps`` is a float, ``closest_waypoints`` a list of two ints, ``waypoints`` a list of (x, y)
-tuples, ``progress`` the int 100 on the lap-complete step, ``heading`` a numpy float64, and the
-object keys keep their time-trial defaults.
+tuples, ``progress`` the int 100 on the lap-complete step, ``heading`` a numpy float64; the
+object keys start at their time-trial defaults, and `racer.reward.objects` fills them when there
+are boxes, bot cars or other racers.
 
 `params_at_pose` builds the dict for a car placed anywhere on a track, so users can unit-test their
 reward functions with real params (see the README).
