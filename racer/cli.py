@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from racer.errors import RacerError
 
@@ -76,14 +77,11 @@ def _validate(args: argparse.Namespace) -> int:
     if args.params:
         return _replay_call(args.reward, args.params, args.timeout)
     from racer.lab.validate import validate_reward_function
-    from racer.track.bots import BotConfig
-    from racer.track.obstacles import ObstacleConfig
-
+    obstacles, bots = _race_type(args)
     report = validate_reward_function(
         args.reward, args.track, model_metadata=args.model_metadata or "", heatmap=args.out,
         timeout=args.timeout, seed=args.seed,
-        obstacles=ObstacleConfig(count=args.obstacles, randomize=args.randomize_obstacles),
-        bots=BotConfig(count=args.bots, lane_change=args.bot_lane_change),
+        obstacles=obstacles, bots=bots,
     )  # fmt: skip
     print(report.format())
     if args.console:
@@ -223,11 +221,7 @@ def _train(args: argparse.Namespace) -> int:
         overrides = {key: value for key, value in pairs if value is not None}
         trainer.config = replace(trainer.config, **overrides)
     else:
-        from racer.track.bots import BotConfig
-        from racer.track.obstacles import ObstacleConfig
-
-        obstacles = ObstacleConfig(count=args.obstacles, randomize=args.randomize_obstacles)
-        bots = BotConfig(count=args.bots, speed=args.bot_speed, lane_change=args.bot_lane_change)
+        obstacles, bots = _race_type(args)
         env = EnvConfig(track=args.track, reverse=args.reverse, reward_function=args.reward,
                         model_metadata=args.model_metadata or "", obstacles=obstacles,
                         bots=bots)  # fmt: skip
@@ -290,16 +284,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _race(args: argparse.Namespace) -> int:
-    from racer.track.bots import BotConfig
-    from racer.track.obstacles import ObstacleConfig
     from racer.train.race import race_and_log
     from racer.train.runs import load_policy
 
     entries = [load_policy(model, args.checkpoint) for model in args.models]
-    obstacles = None
-    if args.obstacles is not None:
-        obstacles = ObstacleConfig(count=args.obstacles, randomize=args.randomize_obstacles)
-    bots = BotConfig(count=args.bots, speed=args.bot_speed) if args.bots is not None else None
+    obstacles, bots = _race_type(args)
     try:
         logged = race_and_log(entries, list(args.models), out=args.out, track=args.track,
                               laps=args.laps, resets=args.resets, obstacles=obstacles,
@@ -347,6 +336,42 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_race_type(
+    parser: argparse.ArgumentParser, *, inherit: bool = False, bot_options: bool = True
+) -> None:
+    """The race-type options: boxes and bot cars.
+
+    Their default is none, or with ``inherit`` the first model's settings; ``bot_options`` adds
+    the bots' speed and lane changes.
+    """
+    default = None if inherit else 0
+    where = "the first racer's settings" if inherit else "0"
+    parser.add_argument("--obstacles", type=int, default=default,
+                        help=f"object avoidance: boxes on the track (default {where})")
+    parser.add_argument("--randomize-obstacles", action="store_true",
+                        help="move the boxes (and their lanes) at every episode")  # fmt: skip
+    parser.add_argument("--bots", type=int, default=default,
+                        help=f"head-to-bot: bot cars on the track (default {where})")
+    if bot_options:
+        parser.add_argument("--bot-speed", type=float, default=0.2,
+                            help="the bot cars' speed, in m/s (default 0.2, DeepRacer's)")
+        parser.add_argument("--bot-lane-change", action="store_true",
+                            help="bot cars change lanes every 3-5 s")  # fmt: skip
+
+
+def _race_type(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The (ObstacleConfig, BotConfig) of `_add_race_type`'s options; None where not given."""
+    from racer.track.bots import BotConfig
+    from racer.track.obstacles import ObstacleConfig
+
+    obstacles = bots = None
+    if args.obstacles is not None:
+        obstacles = ObstacleConfig(count=args.obstacles, randomize=args.randomize_obstacles)
+    if args.bots is not None:
+        bots = BotConfig(count=args.bots, speed=args.bot_speed, lane_change=args.bot_lane_change)
+    return obstacles, bots
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -386,14 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--seed", type=int, default=0, help="seed of the random poses")
     validate.add_argument("--console", action="store_true",
                           help="also fail on what only the DeepRacer console rejects")  # fmt: skip
-    validate.add_argument("--obstacles", type=int, default=0,
-                          help="object avoidance: the cars see this many boxes (default 0)")
-    validate.add_argument("--randomize-obstacles", action="store_true",
-                          help="place the boxes at random (seeded by --seed)")  # fmt: skip
-    validate.add_argument("--bots", type=int, default=0,
-                          help="head-to-bot: the episodes drive among this many bot cars")
-    validate.add_argument("--bot-lane-change", action="store_true",
-                          help="the bot cars change lanes")  # fmt: skip
+    _add_race_type(validate)
     validate.add_argument("--params", metavar="FILE.json",
                           help="replay one call with saved params (from a failure)")  # fmt: skip
     validate.set_defaults(func=_validate)
@@ -492,12 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="training time per run: 10m, 90s, 1.5h (default 10m)")
     bench.add_argument("--laps", type=int, default=3, help="evaluation laps (default 3)")
     bench.add_argument("--envs", type=int, default=16, help="cars per training run (default 16)")
-    bench.add_argument("--obstacles", type=int, default=0,
-                       help="object avoidance: boxes on the track (default 0)")  # fmt: skip
-    bench.add_argument("--randomize-obstacles", action="store_true",
-                       help="move the boxes at every episode")  # fmt: skip
-    bench.add_argument("--bots", type=int, default=0,
-                       help="head-to-bot: bot cars on the track (default 0)")  # fmt: skip
+    _add_race_type(bench, bot_options=False)
     bench.add_argument("--out", default="runs/bench", help="bench folder (default runs/bench)")
     bench.add_argument("--backend", choices=("local", "ray"), default="local",
                        help="local processes, or Ray tasks (pip install 'racer[ray]')")  # fmt: skip
@@ -530,16 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: after 256 steps of every car)")  # fmt: skip
     train.add_argument("--until-lapping", action="store_true",
                        help="stop once a lap check drives 3 clean laps")  # fmt: skip
-    train.add_argument("--obstacles", type=int, default=0,
-                       help="object avoidance: boxes on the track (default 0)")
-    train.add_argument("--randomize-obstacles", action="store_true",
-                       help="move the boxes (and their lanes) at every episode")  # fmt: skip
-    train.add_argument("--bots", type=int, default=0,
-                       help="head-to-bot: bot cars on the track (default 0)")  # fmt: skip
-    train.add_argument("--bot-speed", type=float, default=0.2,
-                       help="the bot cars' speed, in m/s (default 0.2, DeepRacer's)")  # fmt: skip
-    train.add_argument("--bot-lane-change", action="store_true",
-                       help="bot cars change lanes every 3-5 s")  # fmt: skip
+    _add_race_type(train)
     train.add_argument("--live", action="store_true",
                        help="watch car 0 of the batch drive, in a window of its own")  # fmt: skip
     train.add_argument("--out", default="runs/train", help="run folder (default runs/train)")
@@ -576,13 +580,7 @@ def build_parser() -> argparse.ArgumentParser:
     race.add_argument("--laps", type=int, default=3, help="laps to race (default 3)")
     race.add_argument("--resets", type=int, default=10_000,
                       help="failures each car survives with a penalty (default 10000)")  # fmt: skip
-    race.add_argument("--obstacles", type=int, help="boxes on the track (default: the first "
-                      "racer's settings)")  # fmt: skip
-    race.add_argument("--randomize-obstacles", action="store_true",
-                      help="place the boxes at random (seeded)")  # fmt: skip
-    race.add_argument("--bots", type=int, help="bot cars on the track (default: the first "
-                      "racer's settings)")  # fmt: skip
-    race.add_argument("--bot-speed", type=float, default=0.2, help="bot speed, m/s (default 0.2)")
+    _add_race_type(race, inherit=True)
     race.add_argument("--simapp-rules", action="store_true",
                       help="judge crashes between racers as the simapp does (wrapped progress) "
                       "and leave grid slots next to boxes as they are")  # fmt: skip
