@@ -35,7 +35,7 @@ from racer.logs.objects import BOT, BOX, RunObjects, TraceObjects, run_objects, 
 from racer.logs.simtrace import Simtrace, find_simtraces, read_simtrace
 from racer.physics.car import CarParams
 from racer.plots.reward import draw_rescore
-from racer.reward.objects import BOT_CAR_Z, OBSTACLE_Z, describe_objects, object_params_per_car
+from racer.reward.objects import BOT_CAR_Z, OBSTACLE_Z, describe_objects, fill_object_keys
 from racer.reward.params import params_at_poses
 from racer.reward.plugin import DEFAULT_TIMEOUT, RewardFunction, guarded_calls
 from racer.track import Track, TrackQuery, load_track
@@ -201,13 +201,7 @@ def _object_keys(
     speed = np.full(t * k, run.bot_speed if run.bots else 0.0)
     table = describe_objects(track, x, y, yaw, np.tile(length, t), np.tile(width, t),
                              z=np.tile(z, t), speed=speed, heading=heading)  # fmt: skip
-    car_yaw = np.radians([p["heading"] for p in params_list])
-    car_x = np.array([p["x"] for p in params_list]) - car.model_point * np.cos(car_yaw)
-    car_y = np.array([p["y"] for p in params_list]) - car.model_point * np.sin(car_yaw)
-    car_s = np.array([p["projection_distance"] for p in params_list])
-    keys = object_params_per_car(table, car_s, car_x, car_y, car_yaw, track.reverse)
-    for params, values in zip(params_list, keys, strict=True):
-        params.update(values)
+    fill_object_keys(params_list, table, per_car=True)
 
 
 def _direction_and_start(

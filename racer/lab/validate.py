@@ -34,11 +34,10 @@ from racer.env.config import EnvConfig
 from racer.env.racer_env import RacerEnv
 from racer.errors import RewardFunctionError
 from racer.physics.actions import DiscreteActionSpace
-from racer.physics.car import CarParams
 from racer.physics.model_metadata import DEFAULT_MODEL_METADATA, load_model_metadata
 from racer.plots.reward import RewardMapPanel, draw_reward_map
 from racer.reward.console import ERROR, Finding, check_source
-from racer.reward.objects import ObjectTable, describe_obstacles, object_params
+from racer.reward.objects import ObjectTable, describe_obstacles, fill_object_keys
 from racer.reward.params import params_at_poses
 from racer.reward.plugin import (
     DEFAULT_TIMEOUT,
@@ -344,18 +343,7 @@ def _with_boxes(
     params_list: list[dict[str, Any]], table: ObjectTable | None
 ) -> list[dict[str, Any]]:
     """The params with the object keys of cars that see the boxes of ``table`` (in place)."""
-    if table is None or not params_list:
-        return params_list
-    car = CarParams()
-    yaw = np.radians([p["heading"] for p in params_list])
-    x = np.array([p["x"] for p in params_list]) - car.model_point * np.cos(yaw)
-    y = np.array([p["y"] for p in params_list]) - car.model_point * np.sin(yaw)
-    s = np.array([p["projection_distance"] for p in params_list])
-    reverse = np.array([p["is_reversed"] for p in params_list], dtype=bool)
-    for params, keys in zip(params_list, object_params(table, s, x, y, yaw, reverse),
-                            strict=True):  # fmt: skip
-        params.update(keys)
-    return params_list
+    return params_list if table is None else fill_object_keys(params_list, table)
 
 
 def _straight_ahead(space: Any) -> Any:

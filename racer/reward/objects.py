@@ -32,6 +32,7 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
+from racer.physics.car import CarParams
 from racer.reward.params import new_object_defaults
 from racer.track import Track
 from racer.track.obstacles import Obstacles
@@ -441,3 +442,35 @@ def object_params_per_car(
         }
         for i in range(n)
     ]
+
+
+def fill_object_keys(
+    params_list: list[dict[str, Any]], table: ObjectTable, *, per_car: bool = False
+) -> list[dict[str, Any]]:
+    """Fill the object keys of params dicts built without objects (e.g. `params_at_poses`).
+
+    The cars' poses come from the params themselves, in DeepRacer's terms: the model point
+    (``x``, ``y``), ``heading`` [deg], ``projection_distance`` and ``is_reversed``.
+
+    Args:
+        params_list: N params dicts, updated in place.
+        table: the objects every car sees (`object_params`), or with ``per_car`` each car's own
+            K, car-major (`object_params_per_car`).
+        per_car: see ``table``.
+
+    Returns:
+        ``params_list``.
+    """
+    if not params_list:
+        return params_list
+    car = CarParams()
+    yaw = np.radians([p["heading"] for p in params_list])
+    x = np.array([p["x"] for p in params_list]) - car.model_point * np.cos(yaw)
+    y = np.array([p["y"] for p in params_list]) - car.model_point * np.sin(yaw)
+    s = np.array([p["projection_distance"] for p in params_list])
+    reverse = np.array([p["is_reversed"] for p in params_list], dtype=bool)
+    keys = (object_params_per_car if per_car else object_params)(table, s, x, y, yaw, reverse)
+    for params, values in zip(params_list, keys, strict=True):
+        params.update(values)
+    return params_list
+
