@@ -166,7 +166,7 @@ def evaluate_laps(
             done = bool(core.terminated[0] or core.truncated[0])
             result.steps += 1
             if record:
-                result.records.append(StepRecord(_first(action), float(core.rewards[0]), done,
+                result.records.append(StepRecord(first_action(action), float(core.rewards[0]), done,
                                                  info))  # fmt: skip
             if info["episode_status"] == STATUS_LABELS[Status.LAP_COMPLETE]:
                 result.lap_times.append(float(info["lap_time"]))
@@ -194,7 +194,8 @@ def lap_step_limit(core: RacerCore, space: Any = None) -> int:
     return int(1.5 * core.tracks[0].length / max(slowest, 0.1) / core.config.dt) + 50
 
 
-def _first(action: np.ndarray) -> Any:
+def first_action(action: np.ndarray) -> Any:
+    """The first car's action of a batch, as plain Python (an int, or a [steering, speed] list)."""
     action = np.asarray(action)
     return action[0].tolist() if action.ndim else int(action)
 

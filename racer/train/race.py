@@ -36,8 +36,14 @@ from racer.logs.writers import write_simtrace
 from racer.reward.plugin import RewardFunction
 from racer.track.bots import BotConfig
 from racer.track.obstacles import ObstacleConfig
-from racer.train.evaluate import LapEvaluation, StepRecord, lap_config, lap_step_limit
-from racer.train.runs import LoadedPolicy, episode_logs
+from racer.train.evaluate import (
+    LapEvaluation,
+    StepRecord,
+    first_action,
+    lap_config,
+    lap_step_limit,
+)
+from racer.train.runs import LoadedPolicy, episode_logs, with_parent_dir
 
 
 @dataclass
@@ -208,8 +214,9 @@ def race(
                 info = core.infos[seat]
                 result = results[seat]
                 result.steps += 1
-                result.records.append(StepRecord(_first(actions[seat]), float(core.rewards[seat]),
-                                                 bool(done[seat]), info))  # fmt: skip
+                record = StepRecord(first_action(actions[seat]), float(core.rewards[seat]),
+                                    bool(done[seat]), info)  # fmt: skip
+                result.records.append(record)
                 if info["episode_status"] == STATUS_LABELS[Status.LAP_COMPLETE]:
                     result.lap_times.append(float(info["lap_time"]))
                     result.race_time = float(info["episode_time"])
@@ -230,10 +237,6 @@ def _one(obs: Any, seat: int) -> Any:
     if isinstance(obs, dict):
         return {key: value[seat : seat + 1] for key, value in obs.items()}
     return obs[seat : seat + 1]
-
-
-def _first(action: np.ndarray) -> Any:
-    return action[0].tolist() if action.ndim > 1 else int(action.reshape(-1)[0])
 
 
 def _finish(result: RacerResult, info: dict[str, Any]) -> None:
@@ -274,11 +277,7 @@ def race_and_log(
         run = RunFolder(folder / f"seat-{racer.seat}")
         env = replace(config, model_metadata=entry.env.model_metadata,
                       reward_function=entry.env.reward_function)  # fmt: skip
-        simtrace = run.evaluation_simtrace(stamp)
-        try:
-            simtrace.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"cannot create {simtrace.parent}: {exc.strerror}.") from None
+        simtrace = with_parent_dir(run.evaluation_simtrace(stamp))
         write_simtrace(simtrace, episode_logs(env, racer.records))
         write_text_atomic(run.config_file, dump_toml({"env": to_dict(env),
                                                       "race": {"racer": racer.name,

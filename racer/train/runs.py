@@ -142,12 +142,13 @@ def evaluate_and_log(
     while folder.evaluation_dir(stamp).exists():  # two evaluations within one second
         stamp = str(int(stamp) + 1)
     episodes = episode_logs(env, result.records)
-    simtrace = write_simtrace(_mkdir(folder.evaluation_simtrace(stamp)), episodes)
-    metrics = write_evaluation_metrics(_mkdir(folder.evaluation_metrics(stamp)), episodes)
+    simtrace = write_simtrace(with_parent_dir(folder.evaluation_simtrace(stamp)), episodes)
+    metrics = write_evaluation_metrics(with_parent_dir(folder.evaluation_metrics(stamp)), episodes)
     return EvaluationRun(result, simtrace, metrics)
 
 
-def _mkdir(path: Path) -> Path:
+def with_parent_dir(path: Path) -> Path:
+    """``path``, its folder created (ConfigError naming it when that fails)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
