@@ -575,22 +575,26 @@ class RacerCore:
         _, _, yaw = track.point_at(s)
         lane = np.where(seat % 2 == 1, 1.0, -1.0)
         x, y = track.lane_point_at(s, lane)
-        mb = self.num_boxes + self.num_bots
-        if mb and not self.config.simapp_race_rules:
+        if self.num_boxes + self.num_bots and not self.config.simapp_race_rules:
             # Not the simapp's (it clears training starts only), but no racer should start
             # inside a box or a bot: with one within 1 m, it takes the lane further from them.
-            near = (np.hypot(self.box_x[sel, :mb] - x[:, None], self.box_y[sel, :mb] - y[:, None])
-                    <= START_CLEARANCE).any(axis=1)  # fmt: skip
+            near = (self._gaps(sel, x, y) <= START_CLEARANCE).any(axis=1)
             if near.any():
-                clearance = []
-                for side in (1.0, -1.0):
-                    lx, ly = track.lane_point_at(s, np.full(len(s), side))
-                    gap = np.hypot(self.box_x[sel, :mb] - lx[:, None],
-                                   self.box_y[sel, :mb] - ly[:, None])  # fmt: skip
-                    clearance.append(gap.min(axis=1))
-                lane = np.where(near, np.where(clearance[0] >= clearance[1], 1.0, -1.0), lane)
+                inner, outer = (self._gaps(sel, *track.lane_point_at(s, np.full(len(s), side)))
+                                .min(axis=1) for side in (1.0, -1.0))  # fmt: skip
+                lane = np.where(near, np.where(inner >= outer, 1.0, -1.0), lane)
                 x, y = track.lane_point_at(s, lane)
         return x, y, yaw
+
+    def place_cars(self, index: np.ndarray, x: np.ndarray, y: np.ndarray, yaw: np.ndarray) -> None:
+        """Put cars ``index`` at rest at the given base_link poses ([m], [m], [rad]), by hand.
+
+        The other racers of their worlds see them there at once (``CarState.place`` alone would
+        leave the object arrays until the next step's move).
+        """
+        self.car.place(index, x, y, yaw)
+        if self.racers > 1:
+            self._copy_racers(slice(None))
 
     def _park(self, index: np.ndarray) -> None:
         """Racers ``index`` have finished the race: park them off the track (SPEC 5.1, PARK)."""
@@ -685,11 +689,15 @@ class RacerCore:
             parts_lane.append(np.where(self.bots.lane[i] >= 0.0, 1.0, -1.0))
         return np.concatenate(parts_s), np.concatenate(parts_lane)
 
+    def _gaps(self, sel: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """(K, M + B) distances [m] from points (x, y) of cars ``sel`` to their boxes and bots."""
+        mb = self.num_boxes + self.num_bots
+        return np.hypot(self.box_x[sel, :mb] - x[:, None], self.box_y[sel, :mb] - y[:, None])
+
     def _clear_start(self, sel: np.ndarray, track: Track, s: np.ndarray, x: np.ndarray,
                      y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """SPEC 4.5: a start within 1 m of an object moves to the lane on its other side."""
-        mb = self.num_boxes + self.num_bots
-        gap = np.hypot(self.box_x[sel, :mb] - x[:, None], self.box_y[sel, :mb] - y[:, None])
+        gap = self._gaps(sel, x, y)
         near = gap <= START_CLEARANCE
         rows = np.flatnonzero(near.any(axis=1))
         if not len(rows):
@@ -762,8 +770,6 @@ class RacerCore:
         """
         cfg, ep = self.config, self.config.episode
         q, car = self.query, self.car
-        if self.racers > 1:
-            self._copy_racers(slice(None))  # (cheap; also sees cars placed by hand since)
         # 2. Where the previous action left each car.
         car.points_ahead(cfg.car.model_point, q.model_x, q.model_y)
         car.wheel_positions(cfg.car, q.wheel_x, q.wheel_y)

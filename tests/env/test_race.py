@@ -66,7 +66,7 @@ def _touching(core: RacerCore, ahead: int, behind: int, s_ahead: float) -> None:
     length = core.config.car.length
     s = np.array([s_ahead, s_ahead - (length - 0.05)])
     x, y, yaw = track.point_at(s)
-    core.car.place(np.array([ahead, behind]), x, y, yaw)
+    core.place_cars(np.array([ahead, behind]), x, y, yaw)
 
 
 def test_a_crash_between_racers_is_the_one_behind():
@@ -93,7 +93,7 @@ def test_a_finished_racer_parks_off_the_track_and_cannot_be_hit():
     core = race_core(2)
     core.step(np.zeros(2, np.int64))
     # Drive car 1 off the track: with no resets its race ends, and it parks.
-    core.car.place(np.array([1]), np.array([100.0]), np.array([100.0]), np.array([0.0]))
+    core.place_cars(np.array([1]), np.array([100.0]), np.array([100.0]), np.array([0.0]))
     core.step(np.zeros(2, np.int64))
     assert core.infos[1]["episode_status"] == "off_track" and core.terminated[1]
     assert core.phase[1] == Phase.PARK
@@ -105,7 +105,7 @@ def test_a_finished_racer_parks_off_the_track_and_cannot_be_hit():
     assert core.infos[1]["episode_status"] == "park" and core.rewards[1] == 0.0
     assert (core.car.x[1], core.car.y[1]) == parked
     # ... but cannot run into it, even placed on top of it.
-    core.car.place(np.array([0]), np.array([parked[0]]), np.array([parked[1]]), np.array([0.0]))
+    core.place_cars(np.array([0]), np.array([parked[0]]), np.array([parked[1]]), np.array([0.0]))
     core.step(np.zeros(2, np.int64))
     assert core.hit[0] == -1
 
@@ -122,7 +122,7 @@ def test_a_racer_paused_after_a_failure_cannot_be_hit():
     x, y, _ = track.point_at(np.array([3.0 - (core.config.car.length - 0.05)]))
     assert (core.car.x[1], core.car.y[1]) == pytest.approx((x[0], y[0]))
     # While it pauses, car 0 reversing into it is no crash.
-    core.car.place(np.array([0]), core.car.x[1:2], core.car.y[1:2], core.car.yaw[1:2])
+    core.place_cars(np.array([0]), core.car.x[1:2], core.car.y[1:2], core.car.yaw[1:2])
     core.step(np.zeros(2, np.int64))
     assert core.hit[0] == -1 and core.infos[0]["episode_status"] != "crashed"
 
@@ -214,7 +214,7 @@ def test_an_evaluation_reset_puts_a_racer_behind_the_line_back_there():
     core.step(np.zeros(3, np.int64))
     before = core.infos[2]["progress"]
     assert before < 0.0
-    core.car.place(np.array([2]), np.array([100.0]), np.array([100.0]), np.array([0.0]))
+    core.place_cars(np.array([2]), np.array([100.0]), np.array([100.0]), np.array([0.0]))
     core.step(np.zeros(3, np.int64))  # off track: reset at its last good progress
     assert core.infos[2]["episode_status"] == "off_track"
     core.step(np.zeros(3, np.int64))
