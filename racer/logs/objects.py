@@ -176,6 +176,7 @@ class RunObjects:
         bots: the number of bot cars.
         bot_speed: [m/s] their speed (every object's ``objects_speed`` when there are bots).
         racers: racing cars per world (a race: the K - 1 others are objects too).
+        reverse: the run drove the track backwards.
         found: whether a ``racer.toml`` was read (else both are empty defaults).
         note: why it could not be read, or "".
     """
@@ -184,6 +185,7 @@ class RunObjects:
     bots: int = 0
     bot_speed: float = BotConfig.speed
     racers: int = 1
+    reverse: bool = False
     found: bool = False
     note: str = ""
 
@@ -209,9 +211,10 @@ def run_objects(run_or_csv: str | Path) -> RunObjects:
         obstacles = from_dict(ObstacleConfig, env.get("obstacles", {}), str(config_file))
         bots = from_dict(BotConfig, env.get("bots", {}), str(config_file))
         racers = int(env.get("racers", 1))
+        reverse = bool(env.get("reverse", False))
     except (OSError, tomllib.TOMLDecodeError, RacerError, TypeError, ValueError) as exc:
         return RunObjects(note=f"cannot read the objects of {config_file}: {exc}")
-    return RunObjects(obstacles, bots.count, bots.speed, racers, found=True)
+    return RunObjects(obstacles, bots.count, bots.speed, racers, reverse, found=True)
 
 
 def trace_objects(trace: Simtrace, run: RunObjects) -> TraceObjects:

@@ -9,18 +9,15 @@ note.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from racer.config import from_dict
-from racer.errors import LogError, RacerError
+from racer.errors import LogError
 from racer.logs.objects import RunObjects, run_objects, trace_objects
 from racer.logs.simtrace import Simtrace, find_simtraces, iteration_of, read_simtrace
 from racer.track import Track
-from racer.track.bots import BotConfig
 from racer.track.obstacles import ObstacleConfig, Obstacles, place_obstacles
 
 #: Episode statuses that end an episode with the car off the road (SPEC 5.1), and the
@@ -182,16 +179,12 @@ def logged_obstacles(run_or_csv: str | Path, track: Track) -> tuple[Obstacles | 
     episode and bot cars cannot be shown without the object log: the note says so. None when
     the run has no boxes (or is not a racer run).
     """
-    config_file = Path(run_or_csv) / "racer.toml"
-    if not config_file.is_file():
+    if not Path(run_or_csv).is_dir():  # a lone CSV: no racer.toml to read
         return None, ""
-    try:
-        data = tomllib.loads(config_file.read_text())
-        env = data.get("env", {})
-        config = from_dict(ObstacleConfig, env.get("obstacles", {}), str(config_file))
-        bots = from_dict(BotConfig, env.get("bots", {}), str(config_file)).count
-    except (OSError, tomllib.TOMLDecodeError, RacerError) as exc:
-        return None, f"cannot read the obstacles of {config_file}: {exc}"
+    run = run_objects(run_or_csv)
+    if run.note:
+        return None, run.note
+    config, bots = run.obstacles, run.bots
     bot_note = (f"the run's {bots} bot cars move and their object log is missing, so the replay "
                 "does not show them" if bots else "")  # fmt: skip
     if not config.num_obstacles:
@@ -200,8 +193,7 @@ def logged_obstacles(run_or_csv: str | Path, track: Track) -> tuple[Obstacles | 
         note = (f"the run's {config.num_obstacles} boxes moved every episode and their object log "
                 "is missing, so the replay does not show them")  # fmt: skip
         return None, "; ".join(filter(None, (note, bot_note)))
-    driven = track.with_reverse(bool(env.get("reverse", False)))
-    return place_obstacles(driven, config), bot_note
+    return place_obstacles(track.with_reverse(run.reverse), config), bot_note
 
 
 def replay_objects(
