@@ -731,8 +731,8 @@ class RacerCore:
     def _object_keys(self, params_list: list[dict[str, Any]]) -> None:
         """Fill the object keys of every car's params.
 
-        With bots or randomized boxes, every car's objects differ: one batched description and one
-        batched call for all cars. With fixed boxes, one call per shared layout.
+        With bots, racers or randomized boxes, every car's objects differ: one batched call for all
+        cars. With fixed boxes, one call per driving direction's layout.
         """
         q, car = self.query, self.car
         if self._per_car_objects:
@@ -741,15 +741,15 @@ class RacerCore:
             for params, values in zip(params_list, keys, strict=True):
                 params.update(values)
             return
-        groups: dict[int, list[int]] = {}
-        for i, layout in enumerate(self.layouts):
-            groups.setdefault(id(layout), []).append(i)
-        for members in groups.values():
-            idx = np.array(members)
-            table = self.layouts[members[0]][1]
+        assert self._fixed_layouts is not None  # the only other case: one layout a direction
+        for rev in (False, True):
+            idx = np.flatnonzero(self.reverse == rev)
+            if not len(idx):
+                continue
+            table = self._fixed_layouts[rev][1]
             keys = object_params(table, q.s[idx], car.x[idx], car.y[idx], car.yaw[idx],
                                  self.reverse[idx])  # fmt: skip
-            for i, values in zip(members, keys, strict=True):
+            for i, values in zip(idx, keys, strict=True):
                 params_list[i].update(values)
 
     # --------------------------------------------------------------------------------- step
