@@ -23,6 +23,7 @@ from racer.errors import ExportError
 from racer.export.onnx import _check_argmax, check_export, export_onnx
 from racer.export.runner import OnnxPolicy
 from racer.physics.model_metadata import load_model_metadata
+from tests.export.perturb import scaled_weights
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -181,15 +182,9 @@ def test_graph_takes_the_env_observation_and_says_what_it_is(exported):
 def test_check_export_catches_a_policy_that_changed(exported):
     case, model, path, observations = exported
     head = model.policy.actor.mu if case == "sac" else model.policy.action_net
-    saved = head.weight.detach().clone()
-    try:
-        with torch.no_grad():
-            head.weight.mul_(-1.0)
+    with scaled_weights(head, -1.0):
         with pytest.raises(ExportError, match="differs from the torch policy|different actions"):
             check_export(model, path, observations)
-    finally:
-        with torch.no_grad():
-            head.weight.copy_(saved)
 
 
 # --------------------------------------------------------------------------- without torch

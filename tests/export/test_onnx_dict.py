@@ -23,6 +23,7 @@ from racer.export.onnx import check_export, export_onnx
 from racer.export.runner import OnnxPolicy
 from racer.track.obstacles import ObstacleConfig
 from racer.train.networks import policy_kwargs
+from tests.export.perturb import scaled_weights
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "model_metadata"
@@ -182,16 +183,9 @@ def test_graph_has_one_input_per_sensor_and_says_so(exported):
 def test_check_export_catches_a_lidar_embedder_that_changed(folder):
     model, observations = _build("ppo_discrete", folder)
     path = _export("ppo_discrete", folder)
-    layer = model.policy.features_extractor.lidar[0]
-    saved = layer.weight.detach().clone()
-    try:
-        with torch.no_grad():
-            layer.weight.mul_(-5.0)
+    with scaled_weights(model.policy.features_extractor.lidar[0], -5.0):
         with pytest.raises(ExportError, match="differs from the torch policy|different actions"):
             check_export(model, path, observations)
-    finally:
-        with torch.no_grad():
-            layer.weight.copy_(saved)
 
 
 # --------------------------------------------------------------------------- without torch
