@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from racer.env.episode import EpisodeConfig
 from racer.errors import ConfigError
-from racer.physics.car import MOTION_MODELS, CarParams
+from racer.physics.car import CarParams
+from racer.physics.motion import DEFAULT_MOTION_MODEL, MOTION_MODELS
 from racer.sensors.camera import CameraConfig
 from racer.track.bots import BotConfig
 from racer.track.obstacles import ObstacleConfig
@@ -31,7 +32,10 @@ class EnvConfig:
             leaves it on stdout.
         failure_dir: the folder where the params of a failing reward call are saved as JSON;
             empty for a temporary folder.
-        motion_model: "kinematic" (DeepRacer's approximation) or "friction_limited" (slides).
+        motion_model: how the car answers its commands (`racer.physics.motion`): "deepracer"
+            (DeepRacer-on-AWS's simulated car, fitted on real logs), "deepracer_2022" (the
+            ROS1 simulator's, deepracer-for-cloud and the console), "kinematic" (the idealised
+            bicycle that steers at once) or "friction_limited" (that bicycle, sliding).
         dt: [s] simulated time per step (DeepRacer's 15 Hz camera: 1/15).
         car: the car's geometry and limits.
         camera: the front camera's intrinsics and mounting.
@@ -57,7 +61,7 @@ class EnvConfig:
     reward_timeout: float = 1.0
     reward_log: str = ""
     failure_dir: str = ""
-    motion_model: str = "kinematic"
+    motion_model: str = DEFAULT_MOTION_MODEL
     dt: float = 1.0 / 15.0
     car: CarParams = field(default_factory=CarParams)
     camera: CameraConfig = field(default_factory=CameraConfig)

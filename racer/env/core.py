@@ -38,9 +38,10 @@ import numpy as np
 from racer.env.config import EnvConfig
 from racer.env.episode import STATUS_LABELS, Phase, Status, judge
 from racer.errors import ConfigError
-from racer.physics.car import CarState, make_motion_model
+from racer.physics.car import CarState
 from racer.physics.collision import corners_in_boxes, footprint_corners
 from racer.physics.model_metadata import DEFAULT_MODEL_METADATA, ModelMetadata, load_model_metadata
+from racer.physics.motion import make_motion_model
 from racer.reward.objects import (
     BOT_CAR_Z,
     OBSTACLE_Z,

@@ -4,17 +4,17 @@ The car knows nothing about tracks: it moves in the plane (x east, y north, yaw 
 from +x, steering positive to the left), and the environment asks the track where it is. Its pose
 is ``base_link``, the chassis origin, 0.0817 m ahead of the rear axle (SPEC section 4.4).
 
-Two motion models share one interface, ``model.step(state, steering, speed, dt)``:
+Motion models share one interface, ``model.step(state, steering, speed, dt)``. This module has
+the idealised ones; `racer.physics.servo` has DeepRacer's fitted car (the default) and
+`racer.physics.motion` names them all:
 
-- `KinematicBicycle` (the default): rear-axle bicycle with wheelbase 0.164 m, integrated exactly
-  over the step for constant inputs, plus an optional first-order lag of the speed toward the
-  command. The real car's wheels are velocity-controlled but it has mass, so its speed trails the
-  command. A 0.3 s lag fits the re:Invent 2018 sample log best (RMS speed error 0.24 m/s, against
-  0.70 m/s for an instant response; see scripts/fit_speed_lag.py). ``speed_lag=0``
-  gives DeepRacer's "commanded speed is the speed" idealisation.
+- `KinematicBicycle`: rear-axle bicycle with wheelbase 0.164 m, integrated exactly over the step
+  for constant inputs, plus an optional first-order lag of the speed toward the command
+  (``CarParams.speed_lag``, 0.3 s; 0 gives DeepRacer's "commanded speed is the speed"
+  idealisation). It answers a steering command at once with the full yaw rate v tan(delta) / L,
+  which DeepRacer's simulated car does not (SPEC 12).
 - `FrictionLimitedBicycle`: the same, but the yaw rate is capped by the tyres' grip
-  (``v * yaw_rate <= mu * g``), so sharp steering at speed makes the car run wide as the real car
-  slides, instead of turning on a rail.
+  (``v * yaw_rate <= mu * g``), so sharp steering at speed makes the car run wide.
 """
 
 from __future__ import annotations
@@ -106,6 +106,8 @@ class CarState:
         yaw: (N,) float64 [rad] heading, counter-clockwise from +x, wrapped to [-pi, pi).
         speed: (N,) float64 [m/s] actual forward speed of the rear axle.
         steering: (N,) float64 [rad] current front-wheel angle, positive left.
+        steering_command: (N,) float64 [rad] the steering command of the last step (what a
+            servo-driven model's wheels follow until a new command takes over).
     """
 
     def __init__(self, n: int) -> None:
@@ -114,6 +116,7 @@ class CarState:
         self.yaw = np.zeros(n)
         self.speed = np.zeros(n)
         self.steering = np.zeros(n)
+        self.steering_command = np.zeros(n)
 
     @property
     def n(self) -> int:
@@ -127,6 +130,7 @@ class CarState:
         self.yaw[index] = yaw
         self.speed[index] = 0.0
         self.steering[index] = 0.0
+        self.steering_command[index] = 0.0
 
     def points_ahead(
         self, distance: float, out_x: np.ndarray, out_y: np.ndarray
@@ -166,7 +170,7 @@ class MotionModel(Protocol):
         state: CarState,
         steering: np.ndarray,
         speed: np.ndarray,
-        dt: float,
+        dt: float | np.ndarray,
         hold: np.ndarray | None = None,
     ) -> None:
         """Advance ``state`` in place.
@@ -175,15 +179,24 @@ class MotionModel(Protocol):
             state: the N cars.
             steering: (N,) float64 [rad] commanded front-wheel angle (clipped here).
             speed: (N,) float64 [m/s] commanded speed (clipped here to [min_speed, max_speed]).
-            dt: [s] step length.
+            dt: [s] step length, scalar or (N,) (the real logs' steps differ).
             hold: (N,) bool, cars commanded to stand still (PREPARE, pauses): speed target 0 and
                 straight wheels, bypassing the minimum speed.
         """
         ...
 
 
-def _integrate_arc(state: CarState, params: CarParams, yaw_rate: np.ndarray, dt: float) -> None:
-    """Move base_link along the exact arc of the rear axle for constant speed and yaw rate."""
+def integrate_arc(
+    state: CarState, params: CarParams, yaw_rate: np.ndarray, dt: float | np.ndarray
+) -> None:
+    """Move base_link along the exact arc of the rear axle for constant speed and yaw rate.
+
+    Args:
+        state: the N cars; ``state.speed`` (N,) [m/s] is the speed along the arc.
+        params: the car's geometry.
+        yaw_rate: (N,) [rad/s].
+        dt: [s] scalar or (N,).
+    """
     v = state.speed
     dpsi = yaw_rate * dt
     half = 0.5 * dpsi
@@ -203,12 +216,14 @@ def _integrate_arc(state: CarState, params: CarParams, yaw_rate: np.ndarray, dt:
     state.y[:] = ry - params.rear_axle * np.sin(state.yaw)
 
 
-def _update_speed(state: CarState, params: CarParams, target: np.ndarray, dt: float) -> np.ndarray:
+def _update_speed(
+    state: CarState, params: CarParams, target: np.ndarray, dt: float | np.ndarray
+) -> np.ndarray:
     """Set ``state.speed`` to the mean speed over the step; return the speed at its end."""
     if params.speed_lag > 0.0:
         # Exact first-order response over the step; the step ends at the new speed and the arc
         # uses the mean speed over the step.
-        a = math.exp(-dt / params.speed_lag)
+        a = np.exp(-np.asarray(dt, dtype=np.float64) / params.speed_lag)
         new = target + (state.speed - target) * a
         mean = target + (state.speed - target) * (params.speed_lag / dt) * (1.0 - a)
         state.speed[:] = mean
@@ -217,7 +232,7 @@ def _update_speed(state: CarState, params: CarParams, target: np.ndarray, dt: fl
     return target
 
 
-def _clip_commands(
+def clip_commands(
     params: CarParams, steering: np.ndarray, speed: np.ndarray, hold: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The simulator's command clip (SPEC 4.4); held cars target speed 0, wheels straight."""
@@ -240,14 +255,15 @@ class KinematicBicycle:
         state: CarState,
         steering: np.ndarray,
         speed: np.ndarray,
-        dt: float,
+        dt: float | np.ndarray,
         hold: np.ndarray | None = None,
     ) -> None:
         """Advance ``state`` in place by ``dt`` [s] (see `MotionModel.step`)."""
-        steer, target = _clip_commands(self.params, steering, speed, hold)
+        steer, target = clip_commands(self.params, steering, speed, hold)
         state.steering[:] = steer
+        state.steering_command[:] = steer
         end_speed = _update_speed(state, self.params, target, dt)
-        _integrate_arc(state, self.params, self.yaw_rate(state.speed, steer), dt)
+        integrate_arc(state, self.params, self.yaw_rate(state.speed, steer), dt)
         state.speed[:] = end_speed
 
     def yaw_rate(self, speed: np.ndarray, steering: np.ndarray) -> np.ndarray:
@@ -268,16 +284,3 @@ class FrictionLimitedBicycle(KinematicBicycle):
         rate = super().yaw_rate(speed, steering)
         limit = self.params.friction * GRAVITY / np.maximum(np.abs(speed), 1e-6)
         return np.clip(rate, -limit, limit)
-
-
-MOTION_MODELS = {"kinematic": KinematicBicycle, "friction_limited": FrictionLimitedBicycle}
-
-
-def make_motion_model(name: str, params: CarParams) -> MotionModel:
-    """Build a motion model by its config name ("kinematic" or "friction_limited")."""
-    try:
-        return MOTION_MODELS[name](params)
-    except KeyError:
-        raise ConfigError(
-            f"unknown motion model {name!r}; choose one of {', '.join(MOTION_MODELS)}."
-        ) from None

@@ -13,8 +13,8 @@ from racer.physics.car import (
     CarState,
     FrictionLimitedBicycle,
     KinematicBicycle,
-    make_motion_model,
 )
+from racer.physics.motion import make_motion_model
 
 INSTANT = CarParams(speed_lag=0.0)
 

@@ -1,0 +1,151 @@
+"""DeepRacer's simulated car as the real logs show it: servo-driven steering on sliding tyres.
+
+The simulator drives the two steering hinges with position controllers and the wheels with
+velocity (or effort) controllers on 0.5-friction tyres (SPEC 4.4, 12). Measured on real
+simtraces (``scripts/fit_dynamics.py``), the car's response to a command has four parts, each
+a parameter of `ServoResponse`:
+
+- **dead time**: a new steering command starts to act ``steering_delay`` [s] after the step
+  begins (0.049 s, three quarters of a step, in the ROS2 simulator of 2026; 0.015 s in 2022);
+- **steering lag**: the wheels then follow the command as a first-order response of time
+  constant ``steering_lag`` [s] (0.15 s in 2026, 0.46 s in 2022);
+- **yaw response**: the car turns less than a kinematic bicycle, and less so the harder it
+  steers: yaw rate = ``yaw_gain`` v tan(delta) / (L (1 + ``yaw_compression`` delta^2)), 0.66-0.77
+  of the kinematic rate at small angles and about 0.49 at 30 degrees;
+- **speed response**: the speed follows ``speed_gain`` times the command with a first-order lag
+  ``speed_lag`` [s] (0.19 s in 2022; 3 ms with the 2026 velocity controllers).
+
+The rear axle stays the no-slip point, as in the kinematic bicycle (the logs' lateral velocity
+of the model point is the yaw rate times its 0.22 m lever to the rear axle).
+
+`ServoBicycle` integrates this in `SUBSTEPS` sub-steps per step, each an exact arc of the rear
+axle; it is the motion model behind the ``deepracer`` (DeepRacer-on-AWS, 2026) and
+``deepracer_2022`` (ROS1 simulator, deepracer-for-cloud and the console) presets.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from racer.errors import ConfigError
+from racer.physics.car import CarParams, CarState, clip_commands, integrate_arc
+
+#: Sub-steps per step: the dead time and the lags change the wheel angle within a step.
+SUBSTEPS = 4
+
+
+@dataclass(frozen=True)
+class ServoResponse:
+    """How the simulated car answers its commands (fitted on real logs; module docstring).
+
+    Attributes:
+        steering_delay: [s] dead time before a new steering command starts to act.
+        steering_lag: [s] time constant of the wheel angle's first-order response; 0 is instant.
+        yaw_gain: steady yaw rate over the kinematic bicycle's, at small wheel angles.
+        yaw_compression: [1/rad^2] how fast that ratio falls with the wheel angle delta:
+            divided by 1 + yaw_compression * delta^2.
+        speed_lag: [s] time constant of the speed's first-order response; 0 is instant.
+        speed_gain: steady speed over the commanded speed.
+        fitted_on: which real logs the numbers come from.
+    """
+
+    steering_delay: float = 0.0
+    steering_lag: float = 0.0
+    yaw_gain: float = 1.0
+    yaw_compression: float = 0.0
+    speed_lag: float = 0.0
+    speed_gain: float = 1.0
+    fitted_on: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("steering_delay", "steering_lag", "yaw_compression", "speed_lag"):
+            value = getattr(self, name)
+            if not (value >= 0.0 and math.isfinite(value)):
+                raise ConfigError(f"ServoResponse.{name} must be >= 0, got {value}.")
+        for name in ("yaw_gain", "speed_gain"):
+            value = getattr(self, name)
+            if not (value > 0.0 and math.isfinite(value)):
+                raise ConfigError(f"ServoResponse.{name} must be > 0, got {value}.")
+
+
+#: DeepRacer-on-AWS (2026, ROS2 simulator). Fitted by scripts/fit_dynamics.py on
+#: deepracer-logs/droa-spain training (2 iterations); checked on its evaluation.
+DEEPRACER_2026 = ServoResponse(
+    steering_delay=0.049,
+    steering_lag=0.148,
+    yaw_gain=0.662,
+    yaw_compression=1.222,
+    speed_lag=0.003,
+    speed_gain=1.008,
+    fitted_on="droa-spain training",
+)
+#: The ROS1 simulator (2022: deepracer-for-cloud, the AWS console). Fitted on the even
+#: iterations of deepracer-logs/drfc-reinvent-base-full; checked on the odd ones and evaluations.
+DEEPRACER_2022 = ServoResponse(
+    steering_delay=0.015,
+    steering_lag=0.463,
+    yaw_gain=0.766,
+    yaw_compression=2.102,
+    speed_lag=0.194,
+    speed_gain=0.985,
+    fitted_on="drfc-reinvent-base-full even iterations",
+)
+
+
+@dataclass
+class ServoBicycle:
+    """Kinematic bicycle behind a steering servo and a speed controller (module docstring).
+
+    ``CarState.steering`` is the wheels' actual angle and ``CarState.steering_command`` the
+    command they were following before this step (for the dead time).
+    """
+
+    params: CarParams = field(default_factory=CarParams)
+    response: ServoResponse = DEEPRACER_2026
+
+    def step(
+        self,
+        state: CarState,
+        steering: np.ndarray,
+        speed: np.ndarray,
+        dt: float | np.ndarray,
+        hold: np.ndarray | None = None,
+    ) -> None:
+        """Advance ``state`` in place by ``dt`` [s] (scalar or (N,)); see `MotionModel.step`."""
+        response = self.response
+        steer, target = clip_commands(self.params, steering, speed, hold)
+        target = target * response.speed_gain
+        h = np.asarray(dt, dtype=np.float64) / SUBSTEPS
+        steer_keep = np.exp(-h / response.steering_lag) if response.steering_lag > 0 else 0.0
+        speed_keep = np.exp(-h / response.speed_lag) if response.speed_lag > 0 else 0.0
+        previous = state.steering_command
+        if hold is not None:  # a held car's wheels are straight at once (PREPARE, pauses)
+            previous = np.where(hold, 0.0, previous)
+            state.steering[hold] = 0.0
+        for k in range(SUBSTEPS):
+            late = (k + 0.5) * h < response.steering_delay
+            command = np.where(late, previous, steer)
+            angle0 = state.steering.copy()
+            state.steering[:] = command + (angle0 - command) * steer_keep
+            speed0 = state.speed.copy()
+            end_speed = target + (speed0 - target) * speed_keep
+            state.speed[:] = 0.5 * (speed0 + end_speed)
+            integrate_arc(state, self.params, self.yaw_rate(state.speed,
+                                                            0.5 * (angle0 + state.steering)), h)
+            state.speed[:] = end_speed
+        state.steering_command[:] = steer
+
+    def yaw_rate(self, speed: np.ndarray, angle: np.ndarray) -> np.ndarray:
+        """(N,) yaw rate [rad/s] for speed (N,) [m/s] and actual wheel angle (N,) [rad]."""
+        r = self.response
+        return (r.yaw_gain * speed * np.tan(angle)
+                / (self.params.wheelbase * (1.0 + r.yaw_compression * angle * angle)))  # fmt: skip
+
+    def turn_radius(self, speed: float, steering: float) -> float:
+        """[m] steady radius of the rear axle's circle for a held command (speed [m/s], [rad])."""
+        v = speed * self.response.speed_gain
+        angle = float(np.clip(steering, -self.params.max_steering, self.params.max_steering))
+        return float(v / abs(self.yaw_rate(np.array([v]), np.array([angle]))[0]))
