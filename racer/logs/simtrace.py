@@ -166,7 +166,8 @@ def find_simtraces(run: Path | str) -> dict[str, list[Path]]:
 
     Understands the layouts deepracer-utils does (SPEC 6.3): deepracer-for-cloud with one
     worker (``training-simtrace/``) or several (``0/training-simtrace/``, ...), the console's
-    download (``sim-trace/training/training-simtrace/``), and evaluations in
+    download (``sim-trace/training/training-simtrace/``), DeepRacer-on-AWS
+    (``sim-trace/training/<time>-<job>/training-simtrace/``, SPEC 13), and evaluations in
     ``evaluation-*/evaluation-simtrace/`` or ``sim-trace/evaluation/*/evaluation-simtrace/``.
     A single CSV file counts as a training log. Object sidecars (``*-objects.csv``, see
     `racer.logs.objects`) are left out.
@@ -184,7 +185,9 @@ def find_simtraces(run: Path | str) -> dict[str, list[Path]]:
         raise LogError(f"{run} does not exist: give a model folder or a simtrace CSV file.")
     training_dirs = sorted(run.glob("training-simtrace")) + sorted(
         run.glob("[0-9]*/training-simtrace")
-    ) + sorted(run.glob("sim-trace/training/training-simtrace"))  # fmt: skip
+    ) + sorted(run.glob("sim-trace/training/training-simtrace")) + sorted(
+        run.glob("sim-trace/training/*/training-simtrace")
+    )  # fmt: skip
     training = [p for d in training_dirs for p in sorted(d.glob("*.csv"), key=iteration_of)
                 if not p.name.endswith(OBJECTS_SUFFIX)]  # fmt: skip
     evaluation = [p for p in sorted(run.glob("evaluation-*/evaluation-simtrace/*.csv")) + sorted(
