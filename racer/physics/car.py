@@ -5,7 +5,7 @@ from +x, steering positive to the left), and the environment asks the track wher
 is ``base_link``, the chassis origin, 0.0817 m ahead of the rear axle (SPEC section 4.4).
 
 Motion models share one interface, ``model.step(state, steering, speed, dt)``. This module has
-the idealised ones; `racer.physics.servo` has DeepRacer's fitted car (the default) and
+the idealised ones; `racer.physics.servo` has DeepRacer's fitted car (an option for now) and
 `racer.physics.motion` names them all:
 
 - `KinematicBicycle`: rear-axle bicycle with wheelbase 0.164 m, integrated exactly over the step
