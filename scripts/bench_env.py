@@ -1,7 +1,7 @@
 """Environment throughput: steps/s of RacerEnv and RacerVecEnv, and where the time goes.
 
-    python scripts/bench_env.py [--track oval] [--seconds 5] [--sizes 1,8,64] [--obstacles 6]
-        [--bots 3] [--repeats 3]
+    python scripts/bench_env.py [--track oval] [--motion-model deepracer] [--seconds 5]
+        [--sizes 1,8,64] [--obstacles 6] [--bots 3] [--repeats 3]
 
 Every run has the camera on and calls the bundled centre-line reward function (a Python file
 loaded as DeepRacer would) for every car on every step. Cars drive a fixed cycle of actions and
@@ -27,6 +27,7 @@ from racer.env.config import EnvConfig
 from racer.env.core import RacerCore
 from racer.env.racer_env import RacerEnv
 from racer.env.vec_env import RacerVecEnv
+from racer.physics.motion import DEFAULT_MOTION_MODEL, MOTION_MODELS
 from racer.track.bots import BotConfig
 from racer.track.obstacles import ObstacleConfig
 
@@ -134,6 +135,7 @@ def breakdown(config: EnvConfig, n: int, steps: int = 300) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--track", default="oval")
+    parser.add_argument("--motion-model", default=DEFAULT_MOTION_MODEL, choices=MOTION_MODELS)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--sizes", default="1,8,64")
     parser.add_argument("--obstacles", type=int, default=0, help="also run with M boxes")
@@ -141,7 +143,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3,
                         help="time-trial/race-type pairs per share (median reported)")  # fmt: skip
     args = parser.parse_args()
-    config = EnvConfig(track=args.track)
+    config = EnvConfig(track=args.track, motion_model=args.motion_model)
     print(
         f"track {args.track}, camera 160x120 grayscale, reward follow_center_line.py, "
         f"{os.cpu_count()} CPUs"

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from racer.physics.actions import ActionSpace, DiscreteActionSpace
-from racer.physics.car import CarParams
+from racer.physics.car import CarParams, KinematicBicycle, MotionModel
 from racer.track import Track
 
 
@@ -24,7 +24,10 @@ class Autopilot:
         action_space: the env's action space; discrete spaces take the nearest steering angle at
             the lowest speed, continuous ones the exact angle at the lowest speed.
         lookahead: [m] pursuit distance along the centre line.
-        car: car geometry (wheelbase, model point, rear axle).
+        model: the env's motion model (``env.core.model``): its geometry places the rear axle,
+            and its `steering_for_curvature` turns the pursuit's curvature into a command (the
+            fitted DeepRacer car needs more steering than a kinematic bicycle for the same turn).
+            None: the kinematic bicycle.
     """
 
     def __init__(
@@ -32,24 +35,31 @@ class Autopilot:
         tracks: tuple[Track, Track],
         action_space: ActionSpace,
         lookahead: float = 0.45,
-        car: CarParams | None = None,
+        model: MotionModel | None = None,
     ) -> None:
         self.tracks = tracks
         self.action_space = action_space
         self.lookahead = lookahead
-        self.car = car or CarParams()
+        self.model = model or KinematicBicycle(CarParams())
+        self.car = self.model.params
+
+    def aim_point(self, params: dict[str, Any]) -> tuple[float, float]:
+        """The point [m] the car pursues: ``lookahead`` ahead on the centre line."""
+        track = self.tracks[int(params["is_reversed"])]
+        tx, ty, _ = track.point_at(np.array([params["projection_distance"] + self.lookahead]))
+        return float(tx[0]), float(ty[0])
 
     def steering_deg(self, params: dict[str, Any]) -> float:
         """The pursuit steering angle [deg, + left] for the car described by ``params``."""
-        track = self.tracks[int(params["is_reversed"])]
         yaw = math.radians(params["heading"])
-        tx, ty, _ = track.point_at(np.array([params["projection_distance"] + self.lookahead]))
+        tx, ty = self.aim_point(params)
         back = self.car.model_point - self.car.rear_axle  # model point to rear axle [m]
         rx = params["x"] - back * math.cos(yaw)
         ry = params["y"] - back * math.sin(yaw)
-        alpha = math.atan2(ty[0] - ry, tx[0] - rx) - yaw
-        distance = math.hypot(tx[0] - rx, ty[0] - ry)
-        return math.degrees(math.atan2(2.0 * self.car.wheelbase * math.sin(alpha), distance))
+        alpha = math.atan2(ty - ry, tx - rx) - yaw
+        distance = math.hypot(tx - rx, ty - ry)
+        curvature = 2.0 * math.sin(alpha) / max(distance, 1e-6)  # [1/m] the pursuit arc
+        return math.degrees(float(self.model.steering_for_curvature(np.array([curvature]))[0]))
 
     def act(self, params: dict[str, Any]) -> int | np.ndarray:
         """The action to take next, for the env's action space."""

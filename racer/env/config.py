@@ -33,9 +33,10 @@ class EnvConfig:
         failure_dir: the folder where the params of a failing reward call are saved as JSON;
             empty for a temporary folder.
         motion_model: how the car answers its commands (`racer.physics.motion`): "deepracer"
-            (DeepRacer-on-AWS's simulated car, fitted on real logs), "deepracer_2022" (the
-            ROS1 simulator's, deepracer-for-cloud and the console), "kinematic" (the idealised
-            bicycle that steers at once) or "friction_limited" (that bicycle, sliding).
+            (the default: DeepRacer-on-AWS's simulated car, fitted on real logs),
+            "deepracer_2022" (the ROS1 simulator's, deepracer-for-cloud and the console),
+            "kinematic" (the idealised bicycle that steers at once) or "friction_limited"
+            (that bicycle, sliding).
         dt: [s] simulated time per step (DeepRacer's 15 Hz camera: 1/15).
         car: the car's geometry and limits.
         camera: the front camera's intrinsics and mounting.

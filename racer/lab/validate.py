@@ -306,7 +306,7 @@ class _Caller:
         case = ("off-track episode" if off_track else "lap") + (", reversed" if reverse else "")
         function = RewardFunction(path, timeout=self.function.timeout, save_failures=False)
         env = RacerEnv(replace(config, reverse=reverse), reward_function=function)
-        pilot = Autopilot(env.core.tracks, env.core.action_space)
+        pilot = Autopilot(env.core.tracks, env.core.action_space, model=env.core.model)
         env.reset(seed=0)
         if off_track:
             action = _straight_ahead(env.core.action_space)

@@ -5,7 +5,7 @@ from +x, steering positive to the left), and the environment asks the track wher
 is ``base_link``, the chassis origin, 0.0817 m ahead of the rear axle (SPEC section 4.4).
 
 Motion models share one interface, ``model.step(state, steering, speed, dt)``. This module has
-the idealised ones; `racer.physics.servo` has DeepRacer's fitted car (an option for now) and
+the idealised ones; `racer.physics.servo` has DeepRacer's fitted car (the default) and
 `racer.physics.motion` names them all:
 
 - `KinematicBicycle`: rear-axle bicycle with wheelbase 0.164 m, integrated exactly over the step
@@ -161,9 +161,22 @@ class CarState:
 
 
 class MotionModel(Protocol):
-    """Advances N cars by one step of constant commands."""
+    """Advances N cars by one step of constant commands.
+
+    Besides `step`, a model tells what its car can do in steady state, for drivers and the
+    racing line: `steering_for_curvature`, ``max_curvature`` [1/m], ``speed_lag`` [s],
+    ``steering_lag`` [s] and ``top_speed`` [m/s].
+    """
 
     params: CarParams
+    max_curvature: float
+    speed_lag: float
+    steering_lag: float
+    top_speed: float
+
+    def steering_for_curvature(self, curvature: np.ndarray) -> np.ndarray:
+        """(N,) steady steering command [rad] for a rear-axle curvature (N,) [1/m]."""
+        ...
 
     def step(
         self,
@@ -269,6 +282,30 @@ class KinematicBicycle:
     def yaw_rate(self, speed: np.ndarray, steering: np.ndarray) -> np.ndarray:
         """(N,) yaw rate [rad/s] for speed (N,) [m/s] and clipped steering (N,) [rad]."""
         return speed * np.tan(steering) / self.params.wheelbase
+
+    def steering_for_curvature(self, curvature: np.ndarray) -> np.ndarray:
+        """(N,) steady steering [rad] that drives the rear axle on ``curvature`` (N,) [1/m]."""
+        return np.arctan(self.params.wheelbase * curvature)
+
+    @property
+    def max_curvature(self) -> float:
+        """[1/m] the tightest steady turn, at full lock: tan(max_steering) / wheelbase."""
+        return math.tan(self.params.max_steering) / self.params.wheelbase
+
+    @property
+    def speed_lag(self) -> float:
+        """[s] time constant of the speed's response to the command."""
+        return self.params.speed_lag
+
+    @property
+    def steering_lag(self) -> float:
+        """[s] the wheels turn at once: 0."""
+        return 0.0
+
+    @property
+    def top_speed(self) -> float:
+        """[m/s] the steady speed of the largest speed command."""
+        return self.params.max_speed
 
 
 @dataclass

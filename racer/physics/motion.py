@@ -1,12 +1,11 @@
 """The motion models racer offers, by the name ``EnvConfig.motion_model`` gives them.
 
-- ``deepracer``: DeepRacer-on-AWS's simulated car (2026, ROS2), fitted on real logs
-  (`racer.physics.servo.DEEPRACER_2026`); it is to become the default once what depends on the
-  car (racing line, autopilot, the README's training figures) follows it.
+- ``deepracer`` (the default): DeepRacer-on-AWS's simulated car (2026, ROS2), fitted on real
+  logs (`racer.physics.servo.DEEPRACER_2026`).
 - ``deepracer_2022``: the ROS1 simulator's car, as deepracer-for-cloud and the AWS console ran it
   (`racer.physics.servo.DEEPRACER_2022`).
-- ``kinematic`` (the default for now): the idealised kinematic bicycle that answers a command at
-  once (`racer.physics.car.KinematicBicycle`).
+- ``kinematic``: the idealised kinematic bicycle that answers a command at once (racer's car
+  before the fit; `racer.physics.car.KinematicBicycle`).
 - ``friction_limited``: that bicycle with its lateral acceleration capped at mu g.
 """
 
@@ -26,7 +25,7 @@ MOTION_MODELS: dict[str, Callable[[CarParams], MotionModel]] = {
     "friction_limited": FrictionLimitedBicycle,
 }
 #: The default motion model's name.
-DEFAULT_MOTION_MODEL = "kinematic"
+DEFAULT_MOTION_MODEL = "deepracer"
 
 
 def make_motion_model(name: str, params: CarParams) -> MotionModel:

@@ -19,7 +19,7 @@ The rear axle stays the no-slip point, as in the kinematic bicycle (the logs' la
 of the model point is the yaw rate times its 0.22 m lever to the rear axle).
 
 `ServoBicycle` integrates this in `SUBSTEPS` sub-steps per step, each an exact arc of the rear
-axle; it is the motion model behind the ``deepracer`` (DeepRacer-on-AWS, 2026) and
+axle; it is the motion model behind the ``deepracer`` (DeepRacer-on-AWS, 2026, the default) and
 ``deepracer_2022`` (ROS1 simulator, deepracer-for-cloud and the console) presets.
 """
 
@@ -143,6 +143,38 @@ class ServoBicycle:
         r = self.response
         return (r.yaw_gain * speed * np.tan(angle)
                 / (self.params.wheelbase * (1.0 + r.yaw_compression * angle * angle)))  # fmt: skip
+
+    def steering_for_curvature(self, curvature: np.ndarray) -> np.ndarray:
+        """(N,) steady steering command [rad] for a rear-axle ``curvature`` (N,) [1/m].
+
+        The inverse of `yaw_rate` / speed (monotonic within the steering limit); a curve
+        tighter than the car can take asks for the full lock.
+        """
+        lock = self.params.max_steering
+        angles = np.linspace(-lock, lock, 241)
+        reach = self.yaw_rate(np.ones_like(angles), angles)  # [1/m] curvature per angle
+        return np.interp(curvature, reach, angles)
+
+    @property
+    def max_curvature(self) -> float:
+        """[1/m] the tightest steady turn, at full lock (1 / 0.573 m for the 2026 car)."""
+        lock = np.array([self.params.max_steering])
+        return float(self.yaw_rate(np.ones(1), lock)[0])
+
+    @property
+    def speed_lag(self) -> float:
+        """[s] time constant of the speed's response to the command."""
+        return self.response.speed_lag
+
+    @property
+    def steering_lag(self) -> float:
+        """[s] time constant of the wheels' response to the steering command."""
+        return self.response.steering_lag
+
+    @property
+    def top_speed(self) -> float:
+        """[m/s] the steady speed of the largest speed command."""
+        return self.params.max_speed * self.response.speed_gain
 
     def turn_radius(self, speed: float, steering: float) -> float:
         """[m] steady radius of the rear axle's circle for a held command (speed [m/s], [rad])."""

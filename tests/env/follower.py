@@ -9,7 +9,7 @@ from racer.env.autopilot import Autopilot
 
 def drive_lap(env, max_steps: int = 5000) -> tuple[str, list[dict]]:
     """Drive one episode; return the final status and every step's info."""
-    pilot = Autopilot(env.core.tracks, env.core.action_space)
+    pilot = Autopilot(env.core.tracks, env.core.action_space, model=env.core.model)
     env.reset(seed=0)
     infos: list[dict] = []
     action = np.zeros(env.action_space.shape, env.action_space.dtype)  # PREPARE ignores it

@@ -32,16 +32,11 @@ class LanePilot(Autopilot):
         super().__init__(*args, **kwargs)
         self.lane = lane
 
-    def steering_deg(self, params: dict[str, Any]) -> float:
+    def aim_point(self, params: dict[str, Any]) -> tuple[float, float]:
         track = self.tracks[int(params["is_reversed"])]
-        yaw = math.radians(params["heading"])
         s = np.array([params["projection_distance"] + self.lookahead])
         tx, ty = track.lane_point_at(s, np.array([self.lane]))
-        back = self.car.model_point - self.car.rear_axle
-        rx, ry = params["x"] - back * math.cos(yaw), params["y"] - back * math.sin(yaw)
-        alpha = math.atan2(ty[0] - ry, tx[0] - rx) - yaw
-        distance = math.hypot(tx[0] - rx, ty[0] - ry)
-        return math.degrees(math.atan2(2.0 * self.car.wheelbase * math.sin(alpha), distance))
+        return float(tx[0]), float(ty[0])
 
 
 def core_with(config: EnvConfig, n: int = 1, seeds=(0,)) -> RacerCore:
@@ -80,7 +75,7 @@ def test_object_keys_are_the_bots_of_the_judged_step():
 def test_a_car_driving_into_a_slow_bot_from_behind_crashes():
     config = EnvConfig(bots=BotConfig(count=1), model_metadata=CONTINUOUS)  # bot 2 m on, inner
     env = RacerEnv(config)
-    pilot = LanePilot(env.core.tracks, env.core.action_space, lane=1.0)
+    pilot = LanePilot(env.core.tracks, env.core.action_space, model=env.core.model, lane=1.0)
     env.reset(seed=0)
     action = np.zeros(2, np.float32)
     for _ in range(200):
@@ -99,7 +94,7 @@ def test_a_car_driving_into_a_slow_bot_from_behind_crashes():
 def test_the_same_lane_drive_on_the_other_lane_passes_the_bot():
     config = EnvConfig(bots=BotConfig(count=1), model_metadata=CONTINUOUS)
     env = RacerEnv(config)
-    pilot = LanePilot(env.core.tracks, env.core.action_space, lane=-1.0)
+    pilot = LanePilot(env.core.tracks, env.core.action_space, model=env.core.model, lane=-1.0)
     env.reset(seed=0)
     action = np.zeros(2, np.float32)
     for _ in range(60):  # 4 s: past the bot at 2 m

@@ -115,7 +115,7 @@ def test_the_simtrace_counts_crashes(tmp_path):
     episode = EpisodeConfig(evaluation=True, laps=1, number_of_resets=5)
     env = RacerEnv(EnvConfig(obstacles=ONE_BOX, episode=episode, model_metadata=CONTINUOUS))
     recorder = SimtraceRecorder(env.core.tracks[0].length, continuous=True, evaluation=True)
-    pilot = Autopilot(env.core.tracks, env.core.action_space)
+    pilot = Autopilot(env.core.tracks, env.core.action_space, model=env.core.model)
     env.reset(seed=0)
     action = np.zeros(2, np.float32)
     finished = []

@@ -78,7 +78,7 @@ def write_simtrace(path, infos, actions):
 def test_a_racer_episode_rescored_with_its_own_function_matches(tmp_path, reverse):
     env = RacerEnv(EnvConfig(track="hairpin_comb_ccw", reverse=reverse,
                              reward_function="waypoint_heading"))  # fmt: skip
-    pilot = Autopilot(env.core.tracks, env.core.action_space)
+    pilot = Autopilot(env.core.tracks, env.core.action_space, model=env.core.model)
     env.reset(seed=3)  # round robin: the episode starts away from the line
     infos, actions, action = [], [], 0
     while True:
@@ -140,7 +140,7 @@ def test_object_keys_are_rebuilt_from_the_object_log(tmp_path):
     steps = [r for r in read_csv(result.steps_csv) if r["episode_status"] != "prepare"]
     old = np.array([float(r["old_reward"]) for r in steps])
     new = np.array([float(r["new_reward"]) for r in steps])
-    assert len(steps) > 500 and not result.warnings
+    assert len(steps) > 400 and not result.warnings
     # (positions are logged to 0.1 mm: a distance threshold may flip on a rare step)
     assert np.mean(np.isclose(new, old, atol=1e-9)) > 0.99
     # Without the object log the keys keep their time-trial defaults, and the rewards differ.

@@ -92,7 +92,7 @@ def run(tmp_path_factory) -> Run:
     folder = RunFolder(tmp_path_factory.mktemp("run") / "model").create()
     rng = np.random.default_rng(7)
     env = RacerVecEnv(EnvConfig(track="oval"), num_envs=4, seed=0)
-    autopilot = Autopilot(env.core.tracks, env.core.action_space)
+    autopilot = Autopilot(env.core.tracks, env.core.action_space, model=env.core.model)
     recorder = SimtraceRecorder(env.core.tracks[0].length, continuous=False)
     episodes = drive(env, recorder, autopilot, 3 * E, rng)
     metadata = env.core.metadata
@@ -212,7 +212,7 @@ def test_an_env_reset_mid_episode_drops_the_unfinished_rows():
 def test_episode_numbers_continue_when_resumed(run):
     env = RacerVecEnv(EnvConfig(track="oval"), num_envs=2, seed=1)
     recorder = SimtraceRecorder(env.core.tracks[0].length, False, first_episode=12)
-    autopilot = Autopilot(env.core.tracks, env.core.action_space)
+    autopilot = Autopilot(env.core.tracks, env.core.action_space, model=env.core.model)
     episodes = drive(env, recorder, autopilot, 3, np.random.default_rng(1))
     assert [e.episode for e in episodes[:3]] == [12, 13, 14]
     assert all(set(column(e, "episode")) == {str(e.episode)} for e in episodes)

@@ -60,7 +60,7 @@ def waypoint_s(track, index: int) -> float:
 def drive(path: Path, track: str, reverse: bool) -> tuple[str, list[float], list[dict]]:
     """One autopilot episode; the status, and the reward and params of every RUN step."""
     env = RacerEnv(EnvConfig(track=track, reverse=reverse, reward_function=str(path)))
-    pilot = Autopilot(env.core.tracks, env.core.action_space)
+    pilot = Autopilot(env.core.tracks, env.core.action_space, model=env.core.model)
     env.reset(seed=0)
     action = np.zeros(env.action_space.shape, env.action_space.dtype)  # PREPARE ignores it
     rewards, seen = [], []

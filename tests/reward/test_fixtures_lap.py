@@ -71,7 +71,7 @@ class Run:
 def drive(path: Path, track: str | Path = "oval", reverse: bool = False, episodes: int = 1) -> Run:
     """Drive ``episodes`` episodes with the autopilot, recording the rewards of RUN steps."""
     env = RacerEnv(EnvConfig(track=str(track), reverse=reverse, reward_function=str(path)))
-    pilot = Autopilot(env.core.tracks, env.core.action_space)
+    pilot = Autopilot(env.core.tracks, env.core.action_space, model=env.core.model)
     out = []
     for k in range(episodes):
         env.reset(seed=0 if k == 0 else None)
