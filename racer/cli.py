@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from racer.errors import RacerError
+from racer.physics.motion import DEFAULT_MOTION_MODEL, MOTION_MODELS
 
 
 def _tracks_list(args: argparse.Namespace) -> int:
@@ -48,7 +49,7 @@ def _drive(args: argparse.Namespace) -> int:
     config = EnvConfig(track=args.track, reverse=args.reverse,
                        model_metadata=args.model_metadata or "")  # fmt: skip
     env = RacerEnv(config)
-    pilot = Autopilot(env.core.tracks, env.core.action_space)
+    pilot = Autopilot(env.core.tracks, env.core.action_space, model=env.core.model)
     env.reset(seed=0)
     action = np.zeros(env.action_space.shape, env.action_space.dtype)
     frames, reward, info = [], 0.0, {}
@@ -162,9 +163,12 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _raceline(args: argparse.Namespace) -> int:
     from racer.lab.raceline import run_raceline
+    from racer.physics.car import CarParams
+    from racer.physics.motion import make_motion_model
 
+    model = make_motion_model(args.motion_model, CarParams())
     report = run_raceline(args.track, args.out, margin=args.margin, spacing=args.spacing,
-                          reverse=args.reverse, draw=not args.no_draw)  # fmt: skip
+                          reverse=args.reverse, model=model, draw=not args.no_draw)  # fmt: skip
     print(report.format())
     return 0
 
@@ -270,11 +274,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     track = args.track or loaded.env.track
     print(f"{loaded.source} on {track}: {result.summary()}")
     if result.lap_times:
+        from racer.physics.motion import make_motion_model
         from racer.raceline import ideal_lap_time
         from racer.track import load_track
 
         reverse = True if args.reverse else loaded.env.reverse
-        ideal = ideal_lap_time(load_track(track, reverse=reverse), loaded.env.car)
+        model = make_motion_model(loaded.env.motion_model, loaded.env.car)
+        ideal = ideal_lap_time(load_track(track, reverse=reverse), model)
         ratios = ", ".join(f"{t / ideal:.2f}" for t in result.lap_times)
         print(f"total time {result.total_time:.2f} s (penalties included); lap time / ideal lap "
               f"({ideal:.2f} s on the racing line, racer raceline): {ratios}")  # fmt: skip
@@ -491,6 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="distance between line points, in m (default 0.1)")  # fmt: skip
     raceline.add_argument("--reverse", action="store_true", help="drive the track backwards")
     raceline.add_argument("--no-draw", action="store_true", help="skip the PNG")
+    raceline.add_argument("--motion-model", default=DEFAULT_MOTION_MODEL, choices=MOTION_MODELS,
+                          help="the car that drives the line (default %(default)s)")  # fmt: skip
     raceline.set_defaults(func=_raceline)
     bench = sub.add_parser(
         "bench",

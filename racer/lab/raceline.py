@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from racer.physics.car import CarParams
+from racer.physics.car import CarParams, MotionModel
+from racer.physics.motion import DEFAULT_MOTION_MODEL, make_motion_model
 from racer.raceline import (
     DEFAULT_MARGIN,
     DEFAULT_SPACING,
@@ -106,7 +107,7 @@ def run_raceline(
     margin: float = DEFAULT_MARGIN,
     spacing: float = DEFAULT_SPACING,
     reverse: bool = False,
-    car: CarParams | None = None,
+    model: MotionModel | None = None,
     draw: bool = True,
 ) -> RacelineReport:
     """Compute a track's racing line and ideal lap time, and write the line's files.
@@ -118,7 +119,7 @@ def run_raceline(
         margin: [m] distance the line keeps from both borders.
         spacing: [m] distance between line points.
         reverse: drive a named or path track backwards (ignored for a loaded `Track`).
-        car: the car's parameters; racer's default car if None.
+        model: the motion model whose car drives the line; racer's default car if None.
         draw: also draw the PNG (needs matplotlib).
 
     Returns:
@@ -130,7 +131,7 @@ def run_raceline(
     """
     if not isinstance(track, Track):
         track = load_track(track, reverse=reverse)
-    limits = SpeedLimits.from_car(car or CarParams())
+    limits = SpeedLimits.from_model(model or make_motion_model(DEFAULT_MOTION_MODEL, CarParams()))
     started = time.perf_counter()
     line = min_curvature_line(track, margin=margin, spacing=spacing)
     profile = line_speed_profile(line, limits)

@@ -31,7 +31,8 @@ from numpy.typing import NDArray
 from scipy.sparse import coo_matrix
 
 from racer.errors import ConfigError
-from racer.physics.car import CarParams
+from racer.physics.car import CarParams, MotionModel
+from racer.physics.motion import DEFAULT_MOTION_MODEL, make_motion_model
 from racer.raceline.solver import box_least_squares
 from racer.raceline.speed import SpeedLimits, SpeedProfile, speed_profile
 from racer.track import Track
@@ -345,9 +346,12 @@ def line_speed_profile(
 
 
 def ideal_lap_time(
-    track: Track, car: CarParams | None = None, margin: float = DEFAULT_MARGIN
+    track: Track, model: MotionModel | None = None, margin: float = DEFAULT_MARGIN
 ) -> float:
     """[s] the ideal lap time: the car's fastest speed profile on the minimum-curvature line.
+
+    ``model`` is the env's motion model (racer's default car when None): its speed lag, top
+    speed and tightest turn limit the profile (`SpeedLimits.from_model`).
 
     A flying lap on a loop, from rest to the end on an open track. It is an upper bound on the
     true minimum lap time (a minimum-time line may trade curvature for speed).
@@ -356,4 +360,5 @@ def ideal_lap_time(
         ConfigError: the margin leaves no room inside the track.
     """
     line = min_curvature_line(track, margin)
-    return float(line_speed_profile(line, SpeedLimits.from_car(car or CarParams())).lap_time)
+    model = model or make_motion_model(DEFAULT_MOTION_MODEL, CarParams())
+    return float(line_speed_profile(line, SpeedLimits.from_model(model)).lap_time)

@@ -1,6 +1,7 @@
 """The fastest speed profile along a line for racer's car, and the ideal lap time.
 
-Limits (`SpeedLimits.from_car`), all taken from `racer.physics.CarParams`:
+Limits (`SpeedLimits.from_model`), all taken from the env's motion model and its
+`racer.physics.CarParams`:
 
 - lateral: ``v**2 * |kappa| <= mu * g``, the grip limit `FrictionLimitedBicycle` enforces, so a
   corner of curvature kappa caps the speed at ``sqrt(mu * g / |kappa|)``; and ``v <= max_speed``.
@@ -9,9 +10,17 @@ Limits (`SpeedLimits.from_car`), all taken from `racer.physics.CarParams`:
   throttle gives ``dv/dt = (max_speed - v) / tau`` and full braking ``dv/dt = -(v - min_speed) /
   tau``. These are the motion model's own dynamics, not a fitted approximation. The model has no
   friction circle coupling them (its yaw-rate cap ignores braking), so neither do we.
-- steering: the wheels turn at most ``max_steering``, so curvature above ``tan(max_steering) /
-  wheelbase`` (1 / 0.284 m) cannot be driven at any speed. No speed fixes that; it is reported
+- steering: the wheels turn at most ``max_steering``, so curvature above the model's full-lock
+  curvature (1 / 0.284 m for the kinematic bicycle, 1 / 0.573 m for DeepRacer's fitted car)
+  cannot be driven at any speed. No speed fixes that; it is reported
   by `SpeedLimits.max_curvature` and checked by the caller.
+- steering lag: DeepRacer's wheels follow their command with a first-order lag ``tau_s``
+  (`racer.physics.servo`). To hold the line's wheel angle ``delta(s)`` (the steady angle of its
+  curvature) the command must lead it, ``delta + tau_s v d(delta)/ds``, and the command is
+  limited to ``max_steering``; so where the curvature changes, the speed is capped at
+  ``(max_steering - sign(delta delta') |delta|) / (tau_s |delta'|)``
+  (`SpeedLimits.steering_speed`). The steering dead time only shifts the command earlier and
+  caps nothing.
 
 The profile is the classic forward-backward pass: start from the curvature cap, sweep backwards
 so every point can brake in time for the next, sweep forwards so every point is reachable from
@@ -25,17 +34,19 @@ end is free. Segment times are ``2 ds / (v_i + v_{i+1})``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from racer.errors import ConfigError
-from racer.physics.car import GRAVITY, CarParams
+from racer.physics.car import GRAVITY, CarParams, MotionModel
 
 FloatArray = NDArray[np.float64]
 
 _NEWTON_ITERS = 60
+_AT_LOCK = math.radians(1.0)  # [rad] a wheel angle this close to the lock is at the limit
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,11 @@ class SpeedLimits:
         speed_lag: [s] time constant of the speed's response to the command; 0 means the speed
             changes at once (no longitudinal limit).
         max_curvature: [1/m] tightest drivable curvature, ``tan(max_steering) / wheelbase``.
+        steering_lag: [s] time constant of the wheels' response to the steering command; 0
+            means they turn at once (no steering-rate limit).
+        max_steering: [rad] the steering command's limit.
+        steering_angle: the steady wheel angle [rad] for (M,) curvatures [1/m] (the motion
+            model's `steering_for_curvature`); needed when ``steering_lag`` > 0.
     """
 
     max_speed: float = 4.0
@@ -56,8 +72,17 @@ class SpeedLimits:
     lateral_acceleration: float = 0.5 * GRAVITY
     speed_lag: float = 0.3
     max_curvature: float = math.tan(math.radians(30.0)) / 0.164
+    steering_lag: float = 0.0
+    max_steering: float = math.radians(30.0)
+    steering_angle: Callable[[FloatArray], FloatArray] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        if not (self.steering_lag >= 0.0 and math.isfinite(self.steering_lag)):
+            raise ConfigError(
+                f"SpeedLimits.steering_lag must be >= 0 [s], got {self.steering_lag}."
+            )
+        if self.steering_lag > 0.0 and self.steering_angle is None:
+            raise ConfigError("SpeedLimits with a steering_lag needs its steering_angle curve.")
         if not (0.0 <= self.min_speed < self.max_speed and math.isfinite(self.max_speed)):
             raise ConfigError(
                 f"SpeedLimits needs 0 <= min_speed < max_speed [m/s], got {self.min_speed}, "
@@ -70,13 +95,28 @@ class SpeedLimits:
 
     @classmethod
     def from_car(cls, params: CarParams) -> SpeedLimits:
-        """The limits of a car with these parameters (see the module docstring)."""
+        """The limits of the kinematic bicycle with these parameters (module docstring)."""
         return cls(
             max_speed=params.max_speed,
             min_speed=params.min_speed,
             lateral_acceleration=params.friction * GRAVITY,
             speed_lag=params.speed_lag,
             max_curvature=math.tan(params.max_steering) / params.wheelbase,
+        )
+
+    @classmethod
+    def from_model(cls, model: MotionModel) -> SpeedLimits:
+        """The limits of a motion model's car: its lag, top speed and tightest turn."""
+        params = model.params
+        return cls(
+            max_speed=model.top_speed,
+            min_speed=params.min_speed,
+            lateral_acceleration=params.friction * GRAVITY,
+            speed_lag=model.speed_lag,
+            max_curvature=model.max_curvature,
+            steering_lag=model.steering_lag,
+            max_steering=params.max_steering,
+            steering_angle=model.steering_for_curvature if model.steering_lag > 0.0 else None,
         )
 
     def curvature_speed(self, curvature: FloatArray) -> FloatArray:
@@ -86,6 +126,31 @@ class SpeedLimits:
         return np.where(kappa > 0.0, np.minimum(self.max_speed, np.sqrt(
             self.lateral_acceleration / safe)), self.max_speed)  # fmt: skip
 
+    def steering_speed(self, curvature: FloatArray, segment_length: FloatArray,
+                       closed: bool) -> FloatArray:  # fmt: skip
+        """(M,) float64 [m/s] the steering lag's speed cap at each point (module docstring).
+
+        ``curvature`` (M,) is signed [1/m]; ``segment_length`` (K,) [m] as in `speed_profile`.
+        Where the wheel angle does not change, or without a lag, the cap is ``max_speed``; it
+        is never below ``min_speed``. Points within 1 degree of full lock get no lag cap: the
+        car is at its limit there, and a line tighter than the lock cannot be followed at any
+        speed (`max_curvature`, which the caller reports).
+        """
+        kappa = np.asarray(curvature, dtype=np.float64)
+        if self.steering_lag <= 0.0 or self.steering_angle is None or len(kappa) < 3:
+            return np.full(len(kappa), self.max_speed)
+        delta = self.steering_angle(kappa)
+        ds = np.asarray(segment_length, dtype=np.float64)
+        if closed:  # central differences round the loop
+            rate = (np.roll(delta, -1) - np.roll(delta, 1)) / (ds + np.roll(ds, 1))
+        else:
+            rate = np.gradient(delta, np.concatenate([[0.0], np.cumsum(ds)]))
+        room = self.max_steering - np.sign(delta * rate) * np.abs(delta)  # [rad] of command left
+        spin = self.steering_lag * np.abs(rate)  # [rad s/m] lead per m/s
+        cap = np.where(spin > 1e-12, np.maximum(room, 0.0) / np.maximum(spin, 1e-12), np.inf)
+        cap[np.abs(delta) >= self.max_steering - _AT_LOCK] = np.inf
+        return np.clip(cap, self.min_speed, self.max_speed)
+
 
 @dataclass(frozen=True, eq=False)
 class SpeedProfile:
@@ -93,7 +158,7 @@ class SpeedProfile:
 
     Attributes:
         speed: (M,) float64 [m/s] at each line point.
-        cap: (M,) float64 [m/s] the curvature (and top-speed) cap at each point.
+        cap: (M,) float64 [m/s] the curvature, steering-lag and top-speed cap at each point.
         segment_length: (K,) float64 [m] segment lengths (K = M on a loop, M - 1 on open lines).
         segment_time: (K,) float64 [s] time to drive each segment.
         closed: True for a loop (the last segment returns to point 0).
@@ -185,7 +250,7 @@ def speed_profile(
     """The fastest speeds along a line of known curvature.
 
     Args:
-        curvature: (M,) float64 [1/m] curvature at each point (sign ignored).
+        curvature: (M,) float64 [1/m] signed curvature at each point (left turns positive).
         segment_length: (K,) float64 [m] segment lengths; K = M on a loop (the last segment
             returns to point 0), M - 1 on an open line.
         closed: True for a loop.
@@ -210,7 +275,8 @@ def speed_profile(
         )
     if start_speed is not None and not start_speed >= 0.0:
         raise ConfigError(f"start_speed must be >= 0 [m/s], got {start_speed}.")
-    cap = limits.curvature_speed(curvature)
+    cap = np.minimum(limits.curvature_speed(curvature),
+                     limits.steering_speed(curvature, ds, closed))  # fmt: skip
     if closed and start_speed is None:
         speed = _sweeps(cap, ds, limits, periodic=True)
         following = np.roll(speed, -1)

@@ -10,11 +10,14 @@ from scipy.optimize import brentq
 
 from racer.errors import ConfigError
 from racer.lab.raceline import run_raceline
-from racer.physics.car import GRAVITY, CarParams
+from racer.physics.car import GRAVITY, CarParams, KinematicBicycle
+from racer.physics.motion import make_motion_model
+from racer.physics.servo import DEEPRACER_2026, ServoBicycle
 from racer.raceline import (
     SpeedLimits,
     border_distance,
     centre_line,
+    ideal_lap_time,
     line_speed_profile,
     min_curvature_line,
     speed_profile,
@@ -23,7 +26,17 @@ from racer.track import load_track, track_from_array
 from tests.conftest import DEEPRACER_TRACKS, circle_rows, require_shared_tracks
 
 LIMITS = SpeedLimits.from_car(CarParams())
+KINEMATIC = KinematicBicycle(CarParams())
 MARGIN = 0.1
+
+
+def test_the_fitted_cars_limits():
+    limits = SpeedLimits.from_model(ServoBicycle(CarParams(), DEEPRACER_2026))
+    assert limits.speed_lag == DEEPRACER_2026.speed_lag
+    assert limits.max_speed == pytest.approx(4.0 * DEEPRACER_2026.speed_gain)
+    # Its tightest turn is the steady radius at full lock: 0.573 m, not the bicycle's 0.284 m.
+    assert 1.0 / limits.max_curvature == pytest.approx(0.5728, abs=1e-4)
+    assert SpeedLimits.from_model(KINEMATIC) == LIMITS
 
 
 def test_limits_from_car():
@@ -137,7 +150,7 @@ def test_margin_too_wide_is_a_clear_error():
 
 
 def test_run_raceline_writes_files_that_load_back(tmp_path):
-    report = run_raceline("oval", tmp_path / "out", margin=MARGIN)
+    report = run_raceline("oval", tmp_path / "out", margin=MARGIN, model=KINEMATIC)
     xy = np.load(report.files["npy"])
     assert xy.shape == (report.points, 2)
     csv = np.loadtxt(report.files["csv"], delimiter=",", skiprows=1)
@@ -157,12 +170,43 @@ def test_run_raceline_writes_files_that_load_back(tmp_path):
 def test_the_cli_writes_the_line_and_explains_a_bad_margin(tmp_path, capsys):
     from racer.cli import main
 
-    assert main(["raceline", "oval", "--out", str(tmp_path / "rl")]) == 0
+    assert main(["raceline", "oval", "--out", str(tmp_path / "rl"), "--motion-model",
+                 "kinematic"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "ideal lap    5.520 s (flying lap)" in out
+    assert main(["raceline", "oval", "--out", str(tmp_path / "fitted")]) == 0
+    assert "ideal lap    5.464 s (flying lap)" in capsys.readouterr().out  # the fitted car
     assert (tmp_path / "rl" / "oval_raceline.py").exists()
     assert main(["raceline", "technical_narrow", "--margin", "0.5", "--out",
                  str(tmp_path / "bad")]) == 2  # fmt: skip
     err = capsys.readouterr().err
     assert "technical_narrow" in err and "Use a margin below 0.375 m" in err
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_lagging_wheel_caps_the_speed_where_the_curvature_changes():
+    # Kinematic wheel angles (steering_angle = atan(L kappa)) on a curvature ramp into a bend.
+    lag, lock = 0.46, math.radians(30.0)
+    limits = SpeedLimits(steering_lag=lag, max_steering=lock,
+                         steering_angle=lambda k: np.arctan(0.164 * k))  # fmt: skip
+    kappa = np.concatenate([np.zeros(10), np.linspace(0.0, 1.5, 11), np.full(10, 1.5)])
+    ds = np.full(len(kappa) - 1, 0.05)
+    cap = limits.steering_speed(kappa, ds, closed=False)
+    delta = np.arctan(0.164 * kappa)
+    rate = np.gradient(delta, 0.05)
+    i = 15  # inside the ramp: the command must lead by lag * v * d(delta)/ds
+    assert cap[i] == pytest.approx((lock - delta[i]) / (lag * rate[i]))
+    assert cap[i] < 2.0 and np.all(cap[23:] == 4.0) and np.all(cap[:8] == 4.0)
+    # The profile respects it, and without a lag nothing changes.
+    assert np.all(speed_profile(kappa, ds, False, limits).speed <= cap + 1e-12)
+    assert np.all(SpeedLimits().steering_speed(kappa, ds, closed=False) == 4.0)
+    with pytest.raises(ConfigError, match="steering_angle"):
+        SpeedLimits(steering_lag=0.1)
+
+
+def test_the_slower_servo_of_2022_loses_time_on_a_twisty_track():
+    track = load_track("technical_narrow")
+    fast = ideal_lap_time(track, make_motion_model("deepracer", CarParams()))
+    slow = ideal_lap_time(track, make_motion_model("deepracer_2022", CarParams()))
+    kinematic = ideal_lap_time(track, KINEMATIC)
+    assert fast < kinematic < slow  # 9.38 s, 9.60 s, 10.60 s
