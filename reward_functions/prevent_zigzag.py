@@ -3,7 +3,9 @@
 The centre-line bands of follow_center_line (1.0, 0.5, 0.1, then 1e-3 beyond half the track
 width), multiplied by 0.8 whenever the steering angle exceeds 15 degrees either way. The car
 learns to stay central with gentle steering rather than weaving; on tight tracks some corners
-need more than 15 degrees, so set the threshold to suit your action space.
+need more than 15 degrees (DeepRacer's simulated car turns only about half as tightly as
+its wheels point at full lock: a 1 m radius needs 15 degrees, a 0.6 m one 28), so set the
+threshold to suit your track and action space.
 """
 
 STEERING_THRESHOLD = 15.0  # [deg] steering beyond this either way costs 20 %
