@@ -564,7 +564,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="DeepRacer's evaluation: laps from the start line; going off track costs a "
         "reset and a penalty pause. Writes the evaluation simtrace and metrics into the run.",
     )  # fmt: skip
-    evaluate.add_argument("model", help="run folder, or an exported .onnx file")
+    evaluate.add_argument("model", help="run folder, an exported .onnx file, or a DeepRacer "
+                          "model's frozen graph (.pb, model_metadata.json beside it; needs "
+                          "racer[deepracer])")  # fmt: skip
     evaluate.add_argument("--track", help="another track (default: the run's)")
     evaluate.add_argument("--reverse", action="store_true", help="drive the track backwards")
     evaluate.add_argument("--laps", type=int, default=3, help="laps to drive (default 3)")

@@ -1,8 +1,10 @@
-"""Policy export: a trained SB3 policy as an ONNX graph, and a runner that needs only onnxruntime.
+"""Policy export and import: racer's policies as ONNX graphs, and DeepRacer's own models.
 
 - `export_onnx`, `check_export` (`racer.export.onnx`): need torch, stable-baselines3, onnx and
   onnxscript;
-- `OnnxPolicy` (`racer.export.runner`): needs onnxruntime only.
+- `OnnxPolicy` (`racer.export.runner`): needs onnxruntime only;
+- `DeepRacerPolicy` (`racer.export.deepracer_model`): a DeepRacer model's frozen TensorFlow graph
+  (``model.pb``), run with OpenVINO (``pip install 'racer[deepracer]'``), no TensorFlow.
 
 Imported lazily, so ``import racer.export.runner`` never loads torch or stable-baselines3.
 """
@@ -15,6 +17,7 @@ _LAZY = {
     "export_onnx": "racer.export.onnx",
     "check_export": "racer.export.onnx",
     "OnnxPolicy": "racer.export.runner",
+    "DeepRacerPolicy": "racer.export.deepracer_model",
 }
 
 

@@ -65,18 +65,25 @@ def run_env_config(run: RunFolder) -> EnvConfig:
 
 
 def load_policy(path: str | Path, checkpoint: str = "best") -> LoadedPolicy:
-    """Load a policy from a run folder (SB3 checkpoint) or an exported ``.onnx`` file.
+    """Load a policy from a run folder (SB3 checkpoint), an exported ``.onnx`` file or a
+    DeepRacer model's frozen graph (``.pb``, run with OpenVINO: `racer.export.deepracer_model`).
 
     Args:
-        path: a run folder, or an ``.onnx`` file (its ``model_metadata.json`` must sit beside it,
-            as ``racer export`` leaves it).
+        path: a run folder, an ``.onnx`` file (its ``model_metadata.json`` must sit beside it,
+            as ``racer export`` leaves it), or a ``.pb`` file with its ``model_metadata.json``
+            beside it or one folder up.
         checkpoint: ``best`` or ``last`` (run folders only).
 
     Raises:
         ConfigError: nothing loadable at ``path``.
-        ExportError: a broken ONNX file.
+        ExportError: a broken ONNX file or DeepRacer graph, or OpenVINO missing for a ``.pb``.
     """
     path = Path(path)
+    if path.suffix == ".pb":
+        from racer.export.deepracer_model import DeepRacerPolicy
+
+        graph = DeepRacerPolicy(path)
+        return LoadedPolicy(graph, EnvConfig(model_metadata=str(graph.metadata_path)), graph.path)
     if path.suffix == ".onnx":
         from racer.export.runner import OnnxPolicy
 
