@@ -15,7 +15,8 @@ command chosen there (``steer`` degrees, ``throttle`` m/s). Read from the real l
 logged commands for K rows, then compares the model point and heading with the log's. The
 model's hidden state at the start (the wheels' actual angle, the command they follow) comes from
 replaying the episode's commands up to that row with the car put back on the logged pose at
-every row; the speed is the measured one (the distance over the two rows before).
+every row; the speed is the measured one (the distance over the two rows before, when commands
+drove the car there; the replay's otherwise).
 """
 
 from __future__ import annotations
@@ -157,16 +158,22 @@ def base_link(log: MotionLog, rows: np.ndarray, params: CarParams) -> tuple[np.n
             log.y[rows] - params.model_point * np.sin(yaw), yaw)  # fmt: skip
 
 
-def measured_velocity(log: MotionLog, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(vx, vy) [m/s] of the model point arriving at ``rows``.
+def measured_velocity(log: MotionLog, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(vx, vy) [m/s] of the model point arriving at ``rows``, and (N,) bool: measured.
 
-    Measured over the two rows before where the episode has them (one at its start): the motion
-    into row i lasted the durations of rows i-2 and i-1.
+    Measured over the two rows before where both of their commands drove the car, over the
+    last one where only it did; not measured when the row before was held (the car stood, and
+    DeepRacer-on-AWS moves it 0.06-0.12 m while it holds it on the PREPARE row, a settling
+    of the reset that no command drove).
     """
-    back = np.where(log.first[rows - 1] | (rows < 2), 1, 2)
-    before = rows - back
-    spent = log.duration[rows - 1] + np.where(back == 2, log.duration[np.maximum(rows - 2, 0)], 0)
-    return (log.x[rows] - log.x[before]) / spent, (log.y[rows] - log.y[before]) / spent
+    prev, prev2 = rows - 1, np.maximum(rows - 2, 0)
+    one = ~log.held[prev] & ~log.first[rows]
+    two = one & ~log.first[prev] & ~log.held[prev2] & (rows >= 2)
+    before = np.where(two, prev2, prev)
+    spent = log.duration[prev] + np.where(two, log.duration[prev2], 0.0)
+    vx = np.where(one, (log.x[rows] - log.x[before]) / spent, 0.0)
+    vy = np.where(one, (log.y[rows] - log.y[before]) / spent, 0.0)
+    return vx, vy, one
 
 
 def hidden_states(log: MotionLog, model: MotionModel) -> dict[str, np.ndarray]:
@@ -218,7 +225,7 @@ def open_loop_errors(
 
 def _predict(log, model, params, hidden, start, rows) -> OpenLoopErrors:
     end = start + rows
-    vx, vy = measured_velocity(log, start)
+    vx, vy, measured = measured_velocity(log, start)
     if model is None:
         spent = np.zeros(len(start))
         for k in range(rows):
@@ -229,7 +236,8 @@ def _predict(log, model, params, hidden, start, rows) -> OpenLoopErrors:
         state.x[:], state.y[:], state.yaw[:] = base_link(log, start, params)
         for name, values in hidden.items():
             getattr(state, name)[:] = values[start]
-        state.speed[:] = vx * np.cos(state.yaw) + vy * np.sin(state.yaw)
+        along = vx * np.cos(state.yaw) + vy * np.sin(state.yaw)
+        state.speed[:] = np.where(measured, along, state.speed)  # else the replay's speed
         for k in range(rows):
             i = start + k
             model.step(state, log.steering[i], log.speed[i], log.duration[i], log.held[i])
