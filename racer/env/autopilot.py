@@ -59,7 +59,9 @@ class Autopilot:
         alpha = math.atan2(ty - ry, tx - rx) - yaw
         distance = math.hypot(tx - rx, ty - ry)
         curvature = 2.0 * math.sin(alpha) / max(distance, 1e-6)  # [1/m] the pursuit arc
-        return math.degrees(float(self.model.steering_for_curvature(np.array([curvature]))[0]))
+        speed = np.array([float(params["speed"])])
+        steering = self.model.steering_for_curvature(np.array([curvature]), speed)
+        return math.degrees(float(steering[0]))
 
     def act(self, params: dict[str, Any]) -> int | np.ndarray:
         """The action to take next, for the env's action space."""

@@ -15,7 +15,10 @@ command chosen there (``steer`` degrees, ``throttle`` m/s). Read from the real l
 logged commands for K rows, then compares the model point and heading with the log's. The
 model's hidden state at the start (the wheels' actual angle, the command they follow) comes from
 replaying the episode's commands up to that row with the car put back on the logged pose at
-every row; the speed is the measured one (the distance over the two rows before, when commands
+every row, an observer: after each row the wheel angle is moved by the model's
+``observer_gain`` (fitted with the 2022 preset; 0 for the 2026 one and the idealised cars) times
+the difference between the angle the logged turn implies and the one the model turned with (the
+log has no wheel angle; its headings tell it, noisily); the speed is the measured one (the distance over the two rows before, when commands
 drove the car there; the replay's otherwise).
 """
 
@@ -36,6 +39,7 @@ DRIVEN = ("in_progress", "off_track", "lap_complete", "crashed", "immobilized", 
           "time_up")  # fmt: skip
 #: Statuses whose command the simulator does not apply (the car is held).
 HELD = ("prepare", "pause", "park")
+_OBSERVED_SPEED = 0.3  # [m/s] below this a turn says too little about the wheel angle
 _FIRST_STEP = 1.0 / 15.0  # [s] the PREPARE row's interval, which the log cannot give
 
 
@@ -176,16 +180,22 @@ def measured_velocity(log: MotionLog, rows: np.ndarray) -> tuple[np.ndarray, ...
     return vx, vy, one
 
 
-def hidden_states(log: MotionLog, model: MotionModel) -> dict[str, np.ndarray]:
+def hidden_states(
+    log: MotionLog, model: MotionModel, gain: float | None = None
+) -> dict[str, np.ndarray]:
     """The model's car state at every row, replaying each episode's commands on its poses.
 
     All episodes go in one batch; before each row the car is put on the logged pose and after
-    it keeps only what the log cannot give (wheel angle, followed command, speed).
+    it keeps only what the log cannot give (wheel angle, followed command, speed). The wheel
+    angle is then corrected by ``gain`` (default: the model's ``observer_gain``, 0 if it has
+    none) times the error of the row's turn, as angles (module docstring).
 
     Returns:
         ``{"steering", "steering_command", "speed"}``, each (R,), the state on arrival at
         each row (before its command).
     """
+    if gain is None:
+        gain = float(getattr(model, "observer_gain", 0.0))
     starts = np.flatnonzero(log.first)
     lengths = np.diff(np.append(starts, len(log)))
     state = CarState(len(starts))
@@ -195,11 +205,21 @@ def hidden_states(log: MotionLog, model: MotionModel) -> dict[str, np.ndarray]:
         rows = starts[live] + j
         for name, values in out.items():
             values[rows] = getattr(state, name)[live]
-        x, y, yaw = base_link(log, starts + np.minimum(j, lengths - 1), model.params)
-        state.x[:], state.y[:], state.yaw[:] = x, y, yaw
         index = starts + np.minimum(j, lengths - 1)
+        x, y, yaw = base_link(log, index, model.params)
+        state.x[:], state.y[:], state.yaw[:] = x, y, yaw
         model.step(state, log.steering[index], log.speed[index], log.duration[index],
                    log.held[index] | ~live)  # fmt: skip
+        if gain > 0.0:
+            following = np.minimum(index + 1, len(log) - 1)
+            seen = (live & (j + 1 < lengths) & log.driven[following] & ~log.held[index]
+                    & (state.speed > _OBSERVED_SPEED))  # fmt: skip
+            speed = np.maximum(state.speed, _OBSERVED_SPEED)
+            logged = wrap_angle(log.yaw[following] - yaw) / log.duration[index]
+            modelled = wrap_angle(state.yaw - yaw) / log.duration[index]
+            error = (model.steering_for_curvature(logged / speed, speed)
+                     - model.steering_for_curvature(modelled / speed, speed))  # fmt: skip
+            state.steering[seen] += gain * error[seen]
     return out
 
 

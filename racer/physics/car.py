@@ -164,18 +164,23 @@ class MotionModel(Protocol):
     """Advances N cars by one step of constant commands.
 
     Besides `step`, a model tells what its car can do in steady state, for drivers and the
-    racing line: `steering_for_curvature`, ``max_curvature`` [1/m], ``speed_lag`` [s],
-    ``steering_lag`` [s] and ``top_speed`` [m/s].
+    racing line: `steering_for_curvature`, ``max_curvature`` [1/m] (at walking pace; at speed v
+    it is ``max_curvature / (1 + understeer v^2)``), ``understeer`` [s^2/m^2], ``speed_lag``
+    [s], ``steering_lag`` [s] and ``top_speed`` [m/s].
     """
 
     params: CarParams
     max_curvature: float
+    understeer: float
     speed_lag: float
     steering_lag: float
     top_speed: float
 
-    def steering_for_curvature(self, curvature: np.ndarray) -> np.ndarray:
-        """(N,) steady steering command [rad] for a rear-axle curvature (N,) [1/m]."""
+    def steering_for_curvature(
+        self, curvature: np.ndarray, speed: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(N,) steady steering command [rad] for a rear-axle curvature (N,) [1/m] at speed
+        (N,) [m/s] (None: walking pace)."""
         ...
 
     def step(
@@ -283,8 +288,11 @@ class KinematicBicycle:
         """(N,) yaw rate [rad/s] for speed (N,) [m/s] and clipped steering (N,) [rad]."""
         return speed * np.tan(steering) / self.params.wheelbase
 
-    def steering_for_curvature(self, curvature: np.ndarray) -> np.ndarray:
-        """(N,) steady steering [rad] that drives the rear axle on ``curvature`` (N,) [1/m]."""
+    def steering_for_curvature(
+        self, curvature: np.ndarray, speed: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(N,) steady steering [rad] that drives the rear axle on ``curvature`` (N,) [1/m], at
+        any speed."""
         return np.arctan(self.params.wheelbase * curvature)
 
     @property
@@ -300,6 +308,11 @@ class KinematicBicycle:
     @property
     def steering_lag(self) -> float:
         """[s] the wheels turn at once: 0."""
+        return 0.0
+
+    @property
+    def understeer(self) -> float:
+        """[s^2/m^2] the bicycle turns as tightly at any speed: 0."""
         return 0.0
 
     @property

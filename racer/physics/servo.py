@@ -8,10 +8,11 @@ a parameter of `ServoResponse`:
 - **dead time**: a new steering command starts to act ``steering_delay`` [s] after the step
   begins (0.049 s, three quarters of a step, in the ROS2 simulator of 2026; 0.015 s in 2022);
 - **steering lag**: the wheels then follow the command as a first-order response of time
-  constant ``steering_lag`` [s] (0.15 s in 2026, 0.46 s in 2022);
-- **yaw response**: the car turns less than a kinematic bicycle, and less so the harder it
-  steers: yaw rate = ``yaw_gain`` v tan(delta) / (L (1 + ``yaw_compression`` delta^2)), 0.66-0.77
-  of the kinematic rate at small angles and about 0.49 at 30 degrees;
+  constant ``steering_lag`` [s] (0.15 s in 2026, 0.43 s in 2022);
+- **yaw response**: the car turns less than a kinematic bicycle, less so the harder it steers
+  and (in 2022) the faster it goes: yaw rate = ``yaw_gain`` v tan(delta) / (L (1 +
+  ``yaw_compression`` delta^2) (1 + ``understeer`` v^2)), about 0.5-0.7 of the kinematic rate at
+  small angles and about half at 30 degrees;
 - **speed response**: the speed follows ``speed_gain`` times the command with a first-order lag
   ``speed_lag`` [s] (0.19 s in 2022; 3 ms with the 2026 velocity controllers).
 
@@ -47,8 +48,14 @@ class ServoResponse:
         yaw_gain: steady yaw rate over the kinematic bicycle's, at small wheel angles.
         yaw_compression: [1/rad^2] how fast that ratio falls with the wheel angle delta:
             divided by 1 + yaw_compression * delta^2.
+        understeer: [s^2/m^2] how fast it falls with the speed v: divided by 1 + understeer *
+            v^2 (the tyres slip more as the lateral acceleration grows).
         speed_lag: [s] time constant of the speed's first-order response; 0 is instant.
         speed_gain: steady speed over the commanded speed.
+        observer_gain: not the car's, the fidelity benchmark's: how much of the wheel-angle
+            error a logged turn reveals `racer.lab.fidelity` corrects row by row when it
+            estimates the unlogged wheel angle (fitted with the rest: the 2022 simulator's
+            residual turn persists from row to row, the 2026 one's does not).
         fitted_on: which real logs the numbers come from.
     """
 
@@ -56,12 +63,15 @@ class ServoResponse:
     steering_lag: float = 0.0
     yaw_gain: float = 1.0
     yaw_compression: float = 0.0
+    understeer: float = 0.0
     speed_lag: float = 0.0
     speed_gain: float = 1.0
+    observer_gain: float = 0.0
     fitted_on: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("steering_delay", "steering_lag", "yaw_compression", "speed_lag"):
+        for name in ("steering_delay", "steering_lag", "yaw_compression", "understeer",
+                     "speed_lag", "observer_gain"):  # fmt: skip
             value = getattr(self, name)
             if not (value >= 0.0 and math.isfinite(value)):
                 raise ConfigError(f"ServoResponse.{name} must be >= 0, got {value}.")
@@ -86,11 +96,13 @@ DEEPRACER_2026 = ServoResponse(
 #: iterations of deepracer-logs/drfc-reinvent-base-full; checked on the odd ones and evaluations.
 DEEPRACER_2022 = ServoResponse(
     steering_delay=0.015,
-    steering_lag=0.463,
-    yaw_gain=0.766,
-    yaw_compression=2.102,
-    speed_lag=0.194,
+    steering_lag=0.43,
+    yaw_gain=1.026,
+    yaw_compression=2.804,
+    understeer=0.194,
+    speed_lag=0.197,
     speed_gain=0.985,
+    observer_gain=0.353,
     fitted_on="drfc-reinvent-base-full even iterations",
 )
 
@@ -142,24 +154,40 @@ class ServoBicycle:
         """(N,) yaw rate [rad/s] for speed (N,) [m/s] and actual wheel angle (N,) [rad]."""
         r = self.response
         return (r.yaw_gain * speed * np.tan(angle)
-                / (self.params.wheelbase * (1.0 + r.yaw_compression * angle * angle)))  # fmt: skip
+                / (self.params.wheelbase * (1.0 + r.yaw_compression * angle * angle)
+                   * (1.0 + r.understeer * speed * speed)))  # fmt: skip
 
-    def steering_for_curvature(self, curvature: np.ndarray) -> np.ndarray:
+    def steering_for_curvature(
+        self, curvature: np.ndarray, speed: np.ndarray | None = None
+    ) -> np.ndarray:
         """(N,) steady steering command [rad] for a rear-axle ``curvature`` (N,) [1/m].
 
-        The inverse of `yaw_rate` / speed (monotonic within the steering limit); a curve
-        tighter than the car can take asks for the full lock.
+        The inverse of `yaw_rate` / speed (monotonic within the steering limit) at ``speed``
+        (N,) [m/s], or at walking pace (no understeer) when None; a curve tighter than the car
+        can take asks for the full lock.
         """
         lock = self.params.max_steering
         angles = np.linspace(-lock, lock, 241)
-        reach = self.yaw_rate(np.ones_like(angles), angles)  # [1/m] curvature per angle
+        reach = self.yaw_rate(np.full_like(angles, 1e-9), angles) / 1e-9  # [1/m] per angle
+        if speed is not None:
+            curvature = curvature * (1.0 + self.response.understeer * speed * speed)
         return np.interp(curvature, reach, angles)
 
     @property
     def max_curvature(self) -> float:
-        """[1/m] the tightest steady turn, at full lock (1 / 0.573 m for the 2026 car)."""
+        """[1/m] the tightest steady turn, at full lock and walking pace (1 / 0.573 m in 2026)."""
         lock = np.array([self.params.max_steering])
-        return float(self.yaw_rate(np.ones(1), lock)[0])
+        return float(self.yaw_rate(np.full(1, 1e-9), lock)[0] / 1e-9)
+
+    @property
+    def observer_gain(self) -> float:
+        """The fidelity benchmark's wheel-angle observer gain (`ServoResponse.observer_gain`)."""
+        return self.response.observer_gain
+
+    @property
+    def understeer(self) -> float:
+        """[s^2/m^2] the steady curvature at speed v is max_curvature / (1 + understeer v^2)."""
+        return self.response.understeer
 
     @property
     def speed_lag(self) -> float:
@@ -178,6 +206,6 @@ class ServoBicycle:
 
     def turn_radius(self, speed: float, steering: float) -> float:
         """[m] steady radius of the rear axle's circle for a held command (speed [m/s], [rad])."""
-        v = speed * self.response.speed_gain
+        v = max(speed * self.response.speed_gain, 1e-9)
         angle = float(np.clip(steering, -self.params.max_steering, self.params.max_steering))
         return float(v / abs(self.yaw_rate(np.array([v]), np.array([angle]))[0]))

@@ -13,7 +13,9 @@ Limits (`SpeedLimits.from_model`), all taken from the env's motion model and its
 - steering: the wheels turn at most ``max_steering``, so curvature above the model's full-lock
   curvature (1 / 0.284 m for the kinematic bicycle, 1 / 0.573 m for DeepRacer's fitted car)
   cannot be driven at any speed. No speed fixes that; it is reported
-  by `SpeedLimits.max_curvature` and checked by the caller.
+  by `SpeedLimits.max_curvature` and checked by the caller. A car that understeers (its
+  tightest turn at speed v is ``max_curvature / (1 + understeer v^2)``, the 2022 simulator's)
+  is also capped at ``sqrt((max_curvature / |kappa| - 1) / understeer)``.
 - steering lag: DeepRacer's wheels follow their command with a first-order lag ``tau_s``
   (`racer.physics.servo`). To hold the line's wheel angle ``delta(s)`` (the steady angle of its
   curvature) the command must lead it, ``delta + tau_s v d(delta)/ds``, and the command is
@@ -47,6 +49,10 @@ FloatArray = NDArray[np.float64]
 
 _NEWTON_ITERS = 60
 _AT_LOCK = math.radians(1.0)  # [rad] a wheel angle this close to the lock is at the limit
+#: [m/s] the steering caps (lag, understeer) never plan slower than this: full braking only
+#: tends to min_speed, so a cap at min_speed would slow the whole line before it; a point that
+#: needs less is at the car's limit, where it goes wide, and the line is tighter than it steers.
+CREEP_SPEED = 0.5
 
 
 @dataclass(frozen=True)
@@ -60,11 +66,14 @@ class SpeedLimits:
         speed_lag: [s] time constant of the speed's response to the command; 0 means the speed
             changes at once (no longitudinal limit).
         max_curvature: [1/m] tightest drivable curvature, ``tan(max_steering) / wheelbase``.
+        understeer: [s^2/m^2] the tightest turn at speed v is max_curvature / (1 + understeer
+            v^2); 0 for a car that turns as tightly at any speed.
         steering_lag: [s] time constant of the wheels' response to the steering command; 0
             means they turn at once (no steering-rate limit).
         max_steering: [rad] the steering command's limit.
         steering_angle: the steady wheel angle [rad] for (M,) curvatures [1/m] (the motion
-            model's `steering_for_curvature`); needed when ``steering_lag`` > 0.
+            model's `steering_for_curvature` at walking pace); needed when ``steering_lag`` >
+            0.
     """
 
     max_speed: float = 4.0
@@ -72,11 +81,14 @@ class SpeedLimits:
     lateral_acceleration: float = 0.5 * GRAVITY
     speed_lag: float = 0.3
     max_curvature: float = math.tan(math.radians(30.0)) / 0.164
+    understeer: float = 0.0
     steering_lag: float = 0.0
     max_steering: float = math.radians(30.0)
     steering_angle: Callable[[FloatArray], FloatArray] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        if not (self.understeer >= 0.0 and math.isfinite(self.understeer)):
+            raise ConfigError(f"SpeedLimits.understeer must be >= 0, got {self.understeer}.")
         if not (self.steering_lag >= 0.0 and math.isfinite(self.steering_lag)):
             raise ConfigError(
                 f"SpeedLimits.steering_lag must be >= 0 [s], got {self.steering_lag}."
@@ -114,17 +126,29 @@ class SpeedLimits:
             lateral_acceleration=params.friction * GRAVITY,
             speed_lag=model.speed_lag,
             max_curvature=model.max_curvature,
+            understeer=model.understeer,
             steering_lag=model.steering_lag,
             max_steering=params.max_steering,
             steering_angle=model.steering_for_curvature if model.steering_lag > 0.0 else None,
         )
 
     def curvature_speed(self, curvature: FloatArray) -> FloatArray:
-        """(M,) float64 [m/s] the highest speed at each curvature [1/m], capped at max_speed."""
+        """(M,) float64 [m/s] the highest speed at each curvature [1/m], capped at max_speed.
+
+        The grip limit, and for a car that understeers the speed at which its tightest turn
+        is still as tight as ``curvature`` (never below `CREEP_SPEED`; a curve tighter than
+        the lock gets no such cap: no speed follows it, which the caller reports, see
+        `max_curvature`).
+        """
         kappa = np.abs(np.asarray(curvature, dtype=np.float64))
         safe = np.maximum(kappa, 1e-12)
-        return np.where(kappa > 0.0, np.minimum(self.max_speed, np.sqrt(
+        cap = np.where(kappa > 0.0, np.minimum(self.max_speed, np.sqrt(
             self.lateral_acceleration / safe)), self.max_speed)  # fmt: skip
+        if self.understeer > 0.0:
+            room = self.max_curvature / safe - 1.0
+            slip = np.sqrt(np.maximum(room, 0.0) / self.understeer)
+            cap = np.where(room > 0.0, np.minimum(cap, np.maximum(slip, CREEP_SPEED)), cap)
+        return cap
 
     def steering_speed(self, curvature: FloatArray, segment_length: FloatArray,
                        closed: bool) -> FloatArray:  # fmt: skip
@@ -132,7 +156,7 @@ class SpeedLimits:
 
         ``curvature`` (M,) is signed [1/m]; ``segment_length`` (K,) [m] as in `speed_profile`.
         Where the wheel angle does not change, or without a lag, the cap is ``max_speed``; it
-        is never below ``min_speed``. Points within 1 degree of full lock get no lag cap: the
+        is never below `CREEP_SPEED`. Points within 1 degree of full lock get no lag cap: the
         car is at its limit there, and a line tighter than the lock cannot be followed at any
         speed (`max_curvature`, which the caller reports).
         """
@@ -149,7 +173,7 @@ class SpeedLimits:
         spin = self.steering_lag * np.abs(rate)  # [rad s/m] lead per m/s
         cap = np.where(spin > 1e-12, np.maximum(room, 0.0) / np.maximum(spin, 1e-12), np.inf)
         cap[np.abs(delta) >= self.max_steering - _AT_LOCK] = np.inf
-        return np.clip(cap, self.min_speed, self.max_speed)
+        return np.clip(cap, min(CREEP_SPEED, self.max_speed), self.max_speed)
 
 
 @dataclass(frozen=True, eq=False)

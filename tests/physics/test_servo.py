@@ -49,14 +49,14 @@ def test_steering_step_response_is_a_delayed_first_order_lag(response):
 
 def test_the_fitted_cars_numbers():
     # After 4 steps (0.27 s) the 2026 car's wheels are 77 % of the way to a new command, the
-    # 2022 car's 42 %.
+    # 2022 car's 44 %.
     model = ServoBicycle(CarParams(), DEEPRACER_2026)
     state = drive(model, 4, 0.5, 1.0)
     assert state.steering[0] / 0.5 == pytest.approx(0.769, abs=0.001)
     assert late_substeps(DEEPRACER_2026) == 3  # the command acts 3/4 of a step late
     assert late_substeps(DEEPRACER_2022) == 1
     state = drive(ServoBicycle(CarParams(), DEEPRACER_2022), 4, 0.5, 1.0)
-    assert state.steering[0] / 0.5 == pytest.approx(0.417, abs=0.001)
+    assert state.steering[0] / 0.5 == pytest.approx(0.441, abs=0.001)
 
 
 @pytest.mark.parametrize("speed", [1.0, 3.0])
@@ -64,7 +64,10 @@ def test_steady_turn_radius_at_30_degrees(speed):
     steer = math.radians(30.0)
     params = CarParams()
     kinematic = params.wheelbase / math.tan(steer)
-    for response, radius in ((DEEPRACER_2026, 0.573), (DEEPRACER_2022, 0.585)):
+    # The 2026 car circles at 0.573 m at any speed; the 2022 one understeers: 0.582 m at 1 m/s,
+    # 1.319 m at 3 m/s.
+    radii = {DEEPRACER_2026: 0.573, DEEPRACER_2022: 0.582 if speed == 1.0 else 1.319}
+    for response, radius in radii.items():
         model = ServoBicycle(params, response)
         assert model.turn_radius(speed, steer) == pytest.approx(radius, abs=0.002)
         assert model.turn_radius(speed, steer) > 2 * kinematic  # 0.284 m: it turns far less
