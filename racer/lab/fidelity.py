@@ -18,8 +18,8 @@ replaying the episode's commands up to that row with the car put back on the log
 every row, an observer: after each row the wheel angle is moved by the model's
 ``observer_gain`` (fitted with the 2022 preset; 0 for the 2026 one and the idealised cars) times
 the difference between the angle the logged turn implies and the one the model turned with (the
-log has no wheel angle; its headings tell it, noisily); the speed is the measured one (the distance over the two rows before, when commands
-drove the car there; the replay's otherwise).
+log has no wheel angle; its headings tell it, noisily); the speed is the measured one (the
+distance over the two rows before, when commands drove the car there; the replay's otherwise).
 """
 
 from __future__ import annotations

@@ -179,8 +179,10 @@ class MotionModel(Protocol):
     def steering_for_curvature(
         self, curvature: np.ndarray, speed: np.ndarray | None = None
     ) -> np.ndarray:
-        """(N,) steady steering command [rad] for a rear-axle curvature (N,) [1/m] at speed
-        (N,) [m/s] (None: walking pace)."""
+        """(N,) steady steering command [rad] for a rear-axle curvature (N,) [1/m].
+
+        At ``speed`` (N,) [m/s]; None: at walking pace.
+        """
         ...
 
     def step(
@@ -291,8 +293,7 @@ class KinematicBicycle:
     def steering_for_curvature(
         self, curvature: np.ndarray, speed: np.ndarray | None = None
     ) -> np.ndarray:
-        """(N,) steady steering [rad] that drives the rear axle on ``curvature`` (N,) [1/m], at
-        any speed."""
+        """(N,) steady steering [rad] for a rear-axle ``curvature`` (N,) [1/m], at any speed."""
         return np.arctan(self.params.wheelbase * curvature)
 
     @property

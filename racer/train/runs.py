@@ -65,8 +65,10 @@ def run_env_config(run: RunFolder) -> EnvConfig:
 
 
 def load_policy(path: str | Path, checkpoint: str = "best") -> LoadedPolicy:
-    """Load a policy from a run folder (SB3 checkpoint), an exported ``.onnx`` file or a
-    DeepRacer model's frozen graph (``.pb``, run with OpenVINO: `racer.export.deepracer_model`).
+    """Load a policy: a run folder, an exported ONNX file or a DeepRacer model's frozen graph.
+
+    Run folders load their SB3 checkpoint; a ``.pb`` runs with OpenVINO
+    (`racer.export.deepracer_model`).
 
     Args:
         path: a run folder, an ``.onnx`` file (its ``model_metadata.json`` must sit beside it,
