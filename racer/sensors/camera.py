@@ -13,7 +13,9 @@ Anti-aliasing emulates DeepRacer, which renders 640x480 and downsizes bilinearly
 output pixel averages its ground footprint. Across a row the footprint is handled by the mip level;
 along the view direction, where distant rows are strongly foreshortened, by averaging up to four
 sub-rows per pixel row (four is exactly the 640 -> 160 ratio). Sub-rows above the horizon or beyond
-``max_distance`` take the backdrop ("sky") grey, so the horizon is anti-aliased too.
+``max_distance`` take the backdrop's grey, so the horizon is anti-aliased too. The backdrop is
+DeepRacer's: the wall round the field, or the sky where a ray passes over the wall's top (found
+per image row as the interval of columns that clear it, from the field's corners).
 
 Conventions: world x east, y north, yaw counter-clockwise from +x; car frame forward, left, up.
 Image row 0 is the top (sky side); column 0 is the left of the image as the camera sees it, and a
@@ -38,8 +40,6 @@ FloatArray = npt.NDArray[np.float64]
 _MAX_SUBROWS = 4
 _ROWS_PER_JOB = 8
 """Image rows per parallel work item: amortises the per-car sin/cos, keeps N=1 parallel."""
-_SKY_GRADIENT = 20.0
-"""Grey levels the backdrop brightens from the horizon to the top of the image."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,11 @@ class CameraConfig:
         """Focal length [px], from the horizontal field of view."""
         return 0.5 * self.width / math.tan(0.5 * self.horizontal_fov)
 
+    @property
+    def horizon_row(self) -> float:
+        """Image row coordinate of the horizon [px from the top]; rows above it miss the ground."""
+        return 0.5 * self.height - self.focal_length * math.tan(self.pitch)
+
 
 class Camera:
     """Renders N cars' camera frames in one call from precomputed ground-ray tables.
@@ -100,21 +105,21 @@ class Camera:
     Args:
         config: Intrinsics and mounting.
         texture: The track's ground texture (see :func:`render_ground_texture`).
+
+    Raises:
+        ConfigError: If the wall round the field is not taller than the camera.
     """
 
     def __init__(self, config: CameraConfig, texture: GroundTexture) -> None:
+        if not texture.wall_height > config.mount_height:
+            raise ConfigError(
+                f"the wall round the field ({texture.wall_height} m) must stand taller than the "
+                f"camera ({config.mount_height} m): raise TextureStyle.wall_height"
+            )
         self.config = config
         self.texture = texture
         height = config.height
-        f = config.focal_length
-        self._horizon = 0.5 * height - f * math.tan(config.pitch)
-        self._sky_row = np.clip(
-            np.round(
-                texture.sky + _SKY_GRADIENT * (self._horizon - np.arange(height) - 0.5) / height
-            ),
-            texture.sky,
-            255,
-        ).astype(np.int64)
+        self._horizon = config.horizon_row
         self._forward = np.zeros((height, _MAX_SUBROWS))
         self._lateral0 = np.zeros((height, _MAX_SUBROWS))
         self._lateral_step = np.zeros((height, _MAX_SUBROWS))
@@ -125,7 +130,21 @@ class Camera:
             self._plan_row(v)
         self._inv_res = 1.0 / (texture.resolution * 2.0 ** np.arange(len(texture.levels)))
         self._ground_points = self._pixel_ground_points()
-        for table in (self._ground_points, self._level, self._subrows):
+        # A pixel centre's ray, unnormalised: (ahead[v], -(xn0 + u / f), rise[v]) in the car
+        # frame (forward, left, up); the backdrop test needs no more than that.
+        sin_p, cos_p = math.sin(config.pitch), math.cos(config.pitch)
+        yn = (np.arange(height) + 0.5 - 0.5 * height) / config.focal_length
+        self._ray_rows = np.stack([cos_p - yn * sin_p, -(sin_p + yn * cos_p)], axis=1)
+        x0, y0, x1, y1 = texture.field
+        # The backdrop test's constants: the field's corners [m], the wall's height above the
+        # camera [m], the camera's mount [m], the grey levels of the wall and of the sky, and the
+        # image-plane x of column 0's centre and per column.
+        self._backdrop = np.array(
+            [x0, y0, x1, y1, texture.wall_height - config.mount_height, config.mount_forward,
+             config.mount_lateral, texture.wall, texture.sky,
+             (0.5 - 0.5 * config.width) / config.focal_length, 1.0 / config.focal_length]
+        )  # fmt: skip
+        for table in (self._ground_points, self._level, self._subrows, self._ray_rows):
             table.setflags(write=False)
 
     @property
@@ -142,6 +161,22 @@ class Camera:
     def ground_points(self) -> FloatArray:
         """Car-frame (forward, left) [m] of each pixel centre's ground hit, (H, W, 2); NaN = sky."""
         return self._ground_points
+
+    @property
+    def backdrop_rays(self) -> FloatArray:
+        """Car-frame ray of each pixel centre, (H, W, 3): horizontal direction, rise.
+
+        The direction (forward, left) is a unit vector, the rise in metres per metre of run.
+        Pixels that miss the ground show the wall round the field, or the sky when the ray
+        passes over the wall's top.
+        """
+        cfg = self.config
+        xn = self._backdrop[9] + np.arange(cfg.width) * self._backdrop[10]
+        ahead = np.broadcast_to(self._ray_rows[:, :1], (cfg.height, cfg.width))
+        left = np.broadcast_to(-xn, (cfg.height, cfg.width))
+        rise = np.broadcast_to(self._ray_rows[:, 1:], (cfg.height, cfg.width))
+        run = np.hypot(ahead, left)
+        return np.stack([ahead / run, left / run, rise / run], axis=-1)
 
     @property
     def mip_levels(self) -> npt.NDArray[np.int64]:
@@ -255,7 +290,7 @@ class Camera:
         _render_kernel(
             x, y, yaw,
             self._forward, self._lateral0, self._lateral_step,
-            self._subrows, self._ground_subrows, self._level, self._sky_row,
+            self._subrows, self._ground_subrows, self._level, self._ray_rows, self._backdrop,
             tex.texels, tex.level_offsets, tex.level_shapes, self._inv_res,
             tex.origin_x, tex.origin_y, out,
         )  # fmt: skip
@@ -282,9 +317,51 @@ def _coefficients(px, py, c, s, forward, lateral0, step, inv_res, ox, oy):
     return (wx - ox) * inv_res, -s * step * inv_res, (wy - oy) * inv_res, c * step * inv_res
 
 
+@numba.njit(cache=True, inline="always")
+def _clear_columns(lo, hi, d0, dd, first, last):
+    # Narrow the columns [first, last] to those whose direction d0 + u * dd lies in (lo, hi).
+    if dd > 0.0:
+        first = max(first, math.floor((lo - d0) / dd) + 1.0)
+        last = min(last, math.ceil((hi - d0) / dd) - 1.0)
+    elif dd < 0.0:
+        first = max(first, math.floor((hi - d0) / dd) + 1.0)
+        last = min(last, math.ceil((lo - d0) / dd) - 1.0)
+    elif not lo < d0 < hi:
+        last = first - 1.0
+    return first, last
+
+
+@numba.njit(cache=True, inline="always")
+def _backdrop_row(row_out, ray_row, c, s, cx, cy, backdrop):
+    # DeepRacer's field is ringed by a wall taller than the camera: a ray that leaves the ground
+    # meets the wall, or passes over its top and shows the sky. A ray (dx, dy, rise) clears the
+    # east and west walls if rise * run > the wall's height above the camera, the run being
+    # (edge - cx) / dx: that is, if dx lies strictly between -rise * (cx - x0) / height and
+    # rise * (x1 - cx) / height. The world direction is linear in the column, so along a row
+    # each axis keeps one interval of columns: the sky is their intersection, the rest wall.
+    width = row_out.shape[0]
+    wall, sky = np.uint8(backdrop[7]), np.uint8(backdrop[8])
+    row_out[:] = wall
+    x0, y0, x1, y1, height = backdrop[0], backdrop[1], backdrop[2], backdrop[3], backdrop[4]
+    if not (x0 < cx < x1 and y0 < cy < y1):
+        return  # a camera outside the field sees the wall's outside
+    ahead, scale = ray_row[0], ray_row[1] / height
+    first, last = 0.0, width - 1.0
+    first, last = _clear_columns(
+        -scale * (cx - x0), scale * (x1 - cx),
+        c * ahead + s * backdrop[9], s * backdrop[10], first, last,
+    )  # fmt: skip
+    first, last = _clear_columns(
+        -scale * (cy - y0), scale * (y1 - cy),
+        s * ahead - c * backdrop[9], -c * backdrop[10], first, last,
+    )  # fmt: skip
+    if first <= last:
+        row_out[np.int64(first) : np.int64(last) + 1] = sky
+
+
 @numba.njit(cache=True, parallel=True, fastmath=False)
 def _render_kernel(  # noqa: C901
-    x, y, yaw, forward, lateral0, lateral_step, subrows, ground_subrows, level, sky_row,
+    x, y, yaw, forward, lateral0, lateral_step, subrows, ground_subrows, level, rays, backdrop,
     texels, level_offsets, level_shapes, inv_res, ox, oy, out,
 ):  # fmt: skip
     """Fill ``out`` (N, H, W, 1) uint8; one work item is a band of image rows of one car."""
@@ -295,12 +372,14 @@ def _render_kernel(  # noqa: C901
         v_start = (job % bands) * _ROWS_PER_JOB
         c = math.cos(yaw[i])
         s = math.sin(yaw[i])
+        cx = x[i] + c * backdrop[5] - s * backdrop[6]
+        cy = y[i] + s * backdrop[5] + c * backdrop[6]
         for v in range(v_start, min(v_start + _ROWS_PER_JOB, height)):
             ng = ground_subrows[v]
             n = subrows[v]
             row_out = out[i, v, :, 0]
             if ng == 0:
-                row_out[:] = sky_row[v]
+                _backdrop_row(row_out, rays[v], c, s, cx, cy, backdrop)
                 continue
             lv = level[v]
             inv = inv_res[lv]
@@ -308,14 +387,20 @@ def _render_kernel(  # noqa: C901
             lh = level_shapes[lv, 0]
             lw = level_shapes[lv, 1]
             shift = 0 if n == 1 else (1 if n == 2 else 2)
-            base = (n - ng) * sky_row[v] + (n >> 1)
+            # Sub-rows above the horizon (or beyond max_distance) add the backdrop's shade, kept
+            # in the output row meanwhile; rows wholly on the ground, nearly all, skip it.
+            sky_weight = n - ng
+            if sky_weight:
+                _backdrop_row(row_out, rays[v], c, s, cx, cy, backdrop)
+            half = n >> 1
             a0, b0, c0, d0 = _coefficients(
                 x[i], y[i], c, s, forward[v, 0], lateral0[v, 0], lateral_step[v, 0], inv, ox, oy
             )
             if ng == 1:
                 for u in range(width):
                     tap0 = _nearest(a0 + u * b0, c0 + u * d0, texels, offset, lh, lw)
-                    row_out[u] = (base + tap0) >> shift
+                    back = sky_weight * row_out[u] if sky_weight else 0
+                    row_out[u] = (back + half + tap0) >> shift
                 continue
             a1, b1, c1, d1 = _coefficients(
                 x[i], y[i], c, s, forward[v, 1], lateral0[v, 1], lateral_step[v, 1], inv, ox, oy
@@ -324,7 +409,8 @@ def _render_kernel(  # noqa: C901
                 for u in range(width):
                     tap0 = _nearest(a0 + u * b0, c0 + u * d0, texels, offset, lh, lw)
                     tap1 = _nearest(a1 + u * b1, c1 + u * d1, texels, offset, lh, lw)
-                    row_out[u] = (base + tap0 + tap1) >> shift
+                    back = sky_weight * row_out[u] if sky_weight else 0
+                    row_out[u] = (back + half + tap0 + tap1) >> shift
                 continue
             a2, b2, c2, d2 = _coefficients(
                 x[i], y[i], c, s, forward[v, 2], lateral0[v, 2], lateral_step[v, 2], inv, ox, oy
@@ -341,4 +427,5 @@ def _render_kernel(  # noqa: C901
                 tap1 = _nearest(a1 + u * b1, c1 + u * d1, texels, offset, lh, lw)
                 tap2 = _nearest(a2 + u * b2, c2 + u * d2, texels, offset, lh, lw)
                 tap3 = _nearest(a3 + u * b3, c3 + u * d3, texels, offset, lh, lw)
-                row_out[u] = (base + tap0 + tap1 + tap2 + w3 * tap3) >> shift
+                back = sky_weight * row_out[u] if sky_weight else 0
+                row_out[u] = (back + half + tap0 + tap1 + tap2 + w3 * tap3) >> shift

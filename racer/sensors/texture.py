@@ -1,17 +1,20 @@
 """Top-down ground texture of a track, rasterised once per track for the camera.
 
-The ground is flat, so the camera only needs a grey-level map of the floor seen from above: dark
+The ground is flat, so the camera only needs a grey-level map of the floor seen from above: the
 road between the borders, white border lines painted just inside the road edges, a dashed centre
-line, and the floor beyond. This module draws that map with numpy alone (even-odd scanline fill
-for the road, per-segment distance tests for the painted lines) at ``supersample`` times the
-resolution, box-filters it down (anti-aliased edges), and builds a mip pyramid by 2x2 averaging so
-that distant pixels can sample a pre-filtered level instead of aliasing.
+line, the field around the road and, beyond the field, the wall that rings it (a wall taller than
+the camera hides all ground behind it, so drawing it on the ground looks the same from the car).
+This module draws a map of those materials with numpy alone (even-odd scanline fill for the road,
+per-segment distance tests for the painted lines) at ``supersample`` times the resolution, turns
+it into grey levels, box-filters it down (anti-aliased edges), adds each material's seeded grain
+to the texels that lie wholly in it, and builds a mip pyramid by 2x2 averaging so that distant
+pixels can sample a pre-filtered level instead of aliasing.
 
 Texel ``[r, c]`` of level ``l`` covers world ``x`` in
 ``[origin_x + c * res_l, origin_x + (c + 1) * res_l)`` and ``y`` in
 ``[origin_y + r * res_l, origin_y + (r + 1) * res_l)`` with ``res_l = resolution * 2**l``: the row
-index grows with +y (north). There is no screen flip here. A guard band of flat floor surrounds
-the texture, so a lookup clamped to the texture's edge returns exactly the floor value.
+index grows with +y (north). There is no screen flip here. A guard band of flat wall surrounds
+the texture, so a lookup clamped to the texture's edge returns exactly the wall value.
 """
 
 from __future__ import annotations
@@ -28,64 +31,134 @@ FloatArray = npt.NDArray[np.float64]
 ByteArray = npt.NDArray[np.uint8]
 
 
+# Where the numbers come from. Line widths, dashes and the field: the simapp's track meshes
+# (aws-deepracer-community/deepracer-simapp, bundle/meshes/reinvent/reinvent_base.dae and the
+# meshes of the later tracks, e.g. 2022_summit_speedway_mini.dae, reInvent2019_track.dae): every
+# track paints its white borders 3 in (0.0762 m) wide just inside the road's edges, and its centre
+# line as 1 in (0.0254 m) wide dashes 2 in (0.0508 m) long every 4 in (0.1016 m); the field is a
+# rectangle 0.914 m (reinvent_base) or 0.762 m (later tracks) beyond the road's bounding box,
+# ringed by a 1 m wall. Grey levels of reinvent_base: the median luma of each region in the
+# three real frames in ../shared/deepracer-camera/ (scripts/bench_camera.py prints them). Noise:
+# the standard deviations that make racer's rendered regions as grainy as those frames' (the
+# road's measured in the bottom quarter of the image, where the grain is resolved).
+_BORDER_WIDTH = 0.0762
+_CENTRE_WIDTH = 0.0254
+_CENTRE_DASH = 0.0508
+_CENTRE_GAP = 0.0508
+_WALL = 14
+"""Median luma of the wall round the field in the real frames (a flat teal texture on every
+track; its faces render 2-24 as they face the light)."""
+_WALL_HEIGHT = 1.0
+"""Height of the wall round the field [m] (the simapp's wall mesh)."""
+_SKY = 178
+"""Luma above the wall: Gazebo's default background, grey 0.7 (177-178 in the real frames)."""
+
+
 @dataclass(frozen=True)
 class TextureStyle:
-    """Grey levels and sizes of the ground texture.
+    """Grey levels, texture noise and sizes of the ground texture.
 
-    The defaults approximate the luminance (ITU-R 601 Y, as rl_coach's RGB->grey) of a DeepRacer
-    simulator frame: black asphalt, white borders, a yellow dashed centre line, a mid-grey floor
-    and a light backdrop.
+    The defaults are DeepRacer's reinvent_base track as its simulated camera shows it (ITU-R 601
+    luma, as rl_coach converts to grey): a blue-grey textured asphalt, an orange dashed centre
+    line, white borders, a green field, and the dark wall and backdrop beyond it. See
+    `texture_style_for_track` for the look of the later tracks.
     """
 
-    road: int = 45
-    """Grey level of the asphalt (uint8)."""
-    border_line: int = 235
-    """Grey level of the white border lines (uint8)."""
-    centre_line: int = 190
-    """Grey level of the yellow centre line (uint8); Y of (255, 200, 0) is about 194."""
-    floor: int = 105
-    """Grey level of the floor beyond the track (uint8)."""
-    sky: int = 175
-    """Grey level of the backdrop above the horizon (uint8)."""
-    border_line_width: float = 0.05
+    road: int = 53
+    """Grey level of the asphalt (uint8); 52-55 in the real frames."""
+    border_line: int = 212
+    """Grey level of the white border lines (uint8); 210-221 in the real frames."""
+    centre_line: int = 141
+    """Grey level of the orange centre line (uint8); 139-147 in the real frames."""
+    floor: int = 134
+    """Grey level of the field around the road (uint8); 129-138 in the real frames."""
+    wall: int = _WALL
+    """Grey level of the wall round the field (uint8); drawn on the ground beyond the field too."""
+    sky: int = _SKY
+    """Grey level of the sky seen over the wall (uint8)."""
+    wall_height: float = _WALL_HEIGHT
+    """Height of the wall round the field [m]."""
+    road_noise: float = 4.5
+    """Standard deviation of the asphalt's grain [grey levels], per level-0 texel."""
+    border_noise: float = 6.0
+    """Standard deviation of the border lines' grain [grey levels], per level-0 texel."""
+    floor_noise: float = 3.5
+    """Standard deviation of the field's grain [grey levels], per level-0 texel; 0 is flat."""
+    noise_seed: int = 0
+    """Seed of the grain: the same style and track give the same texture."""
+    border_line_width: float = _BORDER_WIDTH
     """Width of each border line, painted just inside the road edge [m]."""
-    centre_line_width: float = 0.05
+    centre_line_width: float = _CENTRE_WIDTH
     """Width of the centre line, centred on the centre polyline [m]."""
-    centre_dash: float = 0.15
+    centre_dash: float = _CENTRE_DASH
     """Length of one centre-line dash along the centre line [m]."""
-    centre_gap: float = 0.15
+    centre_gap: float = _CENTRE_GAP
     """Gap between centre-line dashes [m]; 0 draws a solid line."""
-    floor_noise: int = 6
-    """Amplitude of the deterministic floor texture (grey levels); 0 for a flat floor."""
     resolution: float = 0.005
     """Texel size of mip level 0 [m per texel]. The camera's bottom rows see about 1.5 mm per
     pixel, so 1 cm texels would show as 6-pixel blocks; 5 mm keeps them near 3 pixels."""
     supersample: int = 2
     """Level 0 is drawn at ``resolution / supersample`` and box-filtered: anti-aliased edges."""
-    margin: float = 1.0
-    """Floor drawn around the track's bounding box [m]."""
+    margin: float = 0.914
+    """Field beyond the track's bounding box [m]; farther out is the wall."""
     mip_levels: int = 7
     """Number of mip levels (level l has texels of resolution * 2**l; 7 levels reach 0.32 m)."""
 
     def __post_init__(self) -> None:
-        for name in ("road", "border_line", "centre_line", "floor", "sky"):
+        for name in ("road", "border_line", "centre_line", "floor", "wall", "sky"):
             value = getattr(self, name)
             if not 0 <= value <= 255:
                 raise ConfigError(
                     f"TextureStyle.{name} must be a grey level in 0..255, got {value}"
                 )
-        positive = ("border_line_width", "centre_line_width", "centre_dash", "resolution")
+        positive = ("border_line_width", "centre_line_width", "centre_dash", "resolution",
+                    "wall_height")  # fmt: skip
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"TextureStyle.{name} must be > 0 [m], got {getattr(self, name)}")
         if not (self.centre_gap >= 0 and self.margin >= 0):
             raise ConfigError("TextureStyle.centre_gap and margin must be >= 0 [m]")
-        if not 0 <= self.floor_noise <= 64:
-            raise ConfigError(f"TextureStyle.floor_noise must be in 0..64, got {self.floor_noise}")
+        for name in ("road_noise", "border_noise", "floor_noise"):
+            if not 0 <= getattr(self, name) <= 64:
+                raise ConfigError(
+                    f"TextureStyle.{name} must be in 0..64 grey levels, got {getattr(self, name)}"
+                )
         if not 1 <= self.supersample <= 4:
             raise ConfigError(f"TextureStyle.supersample must be in 1..4, got {self.supersample}")
         if not 1 <= self.mip_levels <= 10:
             raise ConfigError(f"TextureStyle.mip_levels must be in 1..10, got {self.mip_levels}")
+
+
+REINVENT_2018 = TextureStyle()
+"""reinvent_base (2018): the defaults, measured on the real frames."""
+
+DEEPRACER_2019 = TextureStyle(
+    road=72,
+    border_line=244,
+    centre_line=169,
+    floor=138,
+    road_noise=6.1,
+    border_noise=2.3,
+    floor_noise=8.5,
+    margin=0.762,
+)
+"""The texture set nearly every track since 2019 shares (a grey asphalt, a brighter orange and
+white, a yellow-green field), with a 0.762 m field. Not measured on real frames: each level is the
+texture's mean luma (road 62.9, centre 151.4, border 222.6, field 123.3) times the lighting gain
+that reinvent_base's frames show for the same material (1.14, 1.11, 1.10, 1.12), each noise the
+reinvent_base one scaled by the two textures' luma spread (road 8.3 vs 6.1, border 5.5 vs 14.2,
+field 21.3 vs 8.8)."""
+
+_REINVENT_2018_TRACKS = frozenset({"reinvent_base"})
+
+
+def texture_style_for_track(name: str) -> TextureStyle:
+    """The look of a DeepRacer track by name (its file stem): `REINVENT_2018` or `DEEPRACER_2019`.
+
+    Only reinvent_base wears the 2018 textures; every other DeepRacer track, and racer's own
+    tracks, take the set the later tracks share.
+    """
+    return REINVENT_2018 if name.lower() in _REINVENT_2018_TRACKS else DEEPRACER_2019
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,8 +173,12 @@ class GroundTexture:
         origin_x: World x of the texture's lower-left corner [m].
         origin_y: World y of the texture's lower-left corner [m].
         resolution: Texel size of level 0 [m].
-        floor: Grey level of the floor, used outside the texture.
-        sky: Grey level of the backdrop above the horizon.
+        floor: Grey level of the field around the road.
+        wall: Grey level of the wall round the field, of the ground beyond it, and of every
+            lookup outside the texture.
+        sky: Grey level of the sky seen over the wall.
+        field: The field's (x_min, y_min, x_max, y_max) [m]; the wall stands on its edges.
+        wall_height: Height of the wall [m].
         texels: All levels concatenated row-major, uint8 (sum of H_l * W_l,) for the kernel.
         level_offsets: Index of each level's first texel in ``texels``, int64 (L,).
         level_shapes: (H_l, W_l) of each level, int64 (L, 2).
@@ -112,7 +189,10 @@ class GroundTexture:
     origin_y: float
     resolution: float
     floor: int
+    wall: int
     sky: int
+    field: tuple[float, float, float, float]
+    wall_height: float
     texels: ByteArray
     level_offsets: npt.NDArray[np.int64]
     level_shapes: npt.NDArray[np.int64]
@@ -208,32 +288,69 @@ def _paint_polyline(
             image[r0:r1, c0:c1][hit] = value
 
 
-def _draw_track(
-    centre: FloatArray,
-    inner: FloatArray,
-    outer: FloatArray,
+# Materials of the supersampled map; the style gives each one its grey level and grain.
+_FIELD, _ROAD, _BORDER, _CENTRE, _WALL_MATERIAL = range(5)
+
+
+def _draw_materials(
+    lines: tuple[FloatArray, FloatArray, FloatArray],
     closed: bool,
     style: TextureStyle,
     shape: tuple[int, int],
-    x0: float,
-    y0: float,
-) -> tuple[ByteArray, npt.NDArray[np.bool_]]:
-    """Draw the track at texel size ``resolution / supersample``; return (image, road mask)."""
+    origin: tuple[float, float],
+    field: tuple[FloatArray, FloatArray],
+) -> ByteArray:
+    """Map the track's materials at texel size ``resolution / supersample``, (H, W) uint8.
+
+    ``lines`` = (centre, inner, outer) polylines [m]; ``field`` = the field's (low, high)
+    corners [m], beyond which lies the wall.
+    """
+    centre, inner, outer = lines
+    x0, y0 = origin
     res = style.resolution / style.supersample
     if closed:
         rings = [_close(outer), _close(inner)]
     else:
         rings = [_close(np.concatenate([inner, outer[::-1]]))]
     road = _fill_even_odd(rings, shape, x0, y0, res)
-    image = np.where(road, np.uint8(style.road), np.uint8(style.floor))
-    origin = (x0, y0, res)
+    material = np.where(road, np.uint8(_ROAD), np.uint8(_FIELD))
+    frame = (x0, y0, res)
     for edge in (inner, outer):
-        _paint_polyline(image, road, edge, style.border_line_width, style.border_line, origin)
+        _paint_polyline(material, road, edge, style.border_line_width, _BORDER, frame)
     dash = (style.centre_dash, style.centre_gap)
-    _paint_polyline(
-        image, road, centre, style.centre_line_width / 2, style.centre_line, origin, dash
+    _paint_polyline(material, road, centre, style.centre_line_width / 2, _CENTRE, frame, dash)
+    low, high = field
+    column_x = x0 + (np.arange(shape[1]) + 0.5) * res
+    row_y = y0 + (np.arange(shape[0]) + 0.5) * res
+    material[:, (column_x < low[0]) | (column_x > high[0])] = _WALL_MATERIAL
+    material[(row_y < low[1]) | (row_y > high[1]), :] = _WALL_MATERIAL
+    return material
+
+
+def _add_grain(image: ByteArray, material: ByteArray, style: TextureStyle) -> None:
+    """Add each material's seeded Gaussian grain to the texels of ``image`` wholly in it.
+
+    ``material`` is the supersampled map; texels that straddle two materials (anti-aliased
+    edges) keep their blend, so the grain never smears one material's level into another.
+    """
+    sigma = np.array(
+        [style.floor_noise, style.road_noise, style.border_noise, 0.0, 0.0], dtype=np.float32
     )
-    return image, road
+    if not np.any(sigma > 0):
+        return
+    ss = style.supersample
+    low = material[::ss, ::ss].copy()
+    high = low.copy()
+    for i in range(ss):
+        for j in range(ss):
+            np.minimum(low, material[i::ss, j::ss], out=low)
+            np.maximum(high, material[i::ss, j::ss], out=high)
+    spread = np.where(low == high, sigma[low], np.float32(0.0))
+    grain = np.random.default_rng(style.noise_seed).standard_normal(image.shape, np.float32)
+    grain *= spread
+    grain += image
+    np.clip(np.rint(grain), 0, 255, out=grain)
+    image[...] = grain
 
 
 def _block_sum(image: ByteArray, factor: int) -> npt.NDArray[np.uint16]:
@@ -281,9 +398,9 @@ def render_ground_texture(
         style: Grey levels and sizes.
 
     Returns:
-        The texture, covering the bounding box of all three polylines plus ``style.margin`` and
-        a guard band of flat floor, with ``style.mip_levels`` levels. Its origin is a multiple
-        of the coarsest texel size. Consecutive duplicate points are tolerated.
+        The texture, covering the bounding box of all three polylines plus ``style.margin`` (the
+        field) and a guard band of flat wall, with ``style.mip_levels`` levels. Its origin is a
+        multiple of the coarsest texel size. Consecutive duplicate points are tolerated.
 
     Raises:
         TrackError: If a polyline is not an (M, 2) array of finite numbers with M >= 2.
@@ -293,29 +410,27 @@ def render_ground_texture(
     outer_xy = _check_polyline("outer", outer)
     res = style.resolution
     all_xy = np.concatenate([centre_xy, inner_xy, outer_xy])
+    field = (all_xy.min(axis=0) - style.margin, all_xy.max(axis=0) + style.margin)
     # The origin sits on a multiple of the coarsest texel, so every level's texel grid is
     # anchored at world multiples of its texel size (a track symmetric about an axis through the
-    # origin gets a symmetric texture at every level). A guard band of one coarsest texel of flat
-    # floor on every side makes each level's outermost texels exactly the floor value, so clamped
-    # lookups outside the texture return floor. The size is a whole number of coarsest texels.
+    # origin gets a symmetric texture at every level). A guard band of at least one coarsest
+    # texel beyond the field is all wall, so each level's outermost texels are exactly the wall
+    # value and clamped lookups outside the texture return it. The size is a whole number of
+    # coarsest texels.
     block = 2 ** (style.mip_levels - 1)
     cell = block * res
-    x0, y0 = (np.floor((all_xy.min(axis=0) - style.margin) / cell) - 1.0) * cell
-    extent = all_xy.max(axis=0) + style.margin + cell - (x0, y0)
+    x0, y0 = (np.floor(field[0] / cell) - 1.0) * cell
+    extent = field[1] + cell - (x0, y0)
     width, height = (int(block * math.ceil(e / cell)) for e in extent)
     ss = style.supersample
-    fine_shape = (height * ss, width * ss)
-    fine, road = _draw_track(centre_xy, inner_xy, outer_xy, closed, style, fine_shape, x0, y0)
-    image = _box_down(fine, ss)
-    if style.floor_noise > 0:
-        # Texels entirely off the road get a faint deterministic grain.
-        pure_floor = _block_sum(road.view(np.uint8), ss) == 0
-        low = max(style.floor - style.floor_noise, 0)
-        high = min(style.floor + style.floor_noise, 255)
-        grain = np.random.default_rng(0).integers(low, high + 1, size=image.shape, dtype=np.uint8)
-        np.copyto(image, grain, where=pure_floor)
-        for band in (image[:block], image[-block:], image[:, :block], image[:, -block:]):
-            band[...] = style.floor
+    material = _draw_materials(
+        (centre_xy, inner_xy, outer_xy), closed, style, (height * ss, width * ss), (x0, y0), field
+    )
+    grey = np.array(
+        [style.floor, style.road, style.border_line, style.centre_line, style.wall], dtype=np.uint8
+    )
+    image = _box_down(grey[material], ss)
+    _add_grain(image, material, style)
 
     levels = _mip_pyramid(image, style.mip_levels)
     for level in levels:
@@ -331,7 +446,10 @@ def render_ground_texture(
         origin_y=float(y0),
         resolution=float(res),
         floor=int(style.floor),
+        wall=int(style.wall),
         sky=int(style.sky),
+        field=(*(float(v) for v in field[0]), *(float(v) for v in field[1])),
+        wall_height=float(style.wall_height),
         texels=texels,
         level_offsets=offsets,
         level_shapes=shapes,

@@ -31,9 +31,10 @@ def test_the_two_channels_are_the_left_and_right_cameras():
         frame = np.zeros((1, *camera.shape), np.uint8)
         camera.render(car.x[:1], car.y[:1], car.yaw[:1], frame)
         np.testing.assert_array_equal(obs[..., channel], frame[0, ..., 0])
-    # parallax: the two views differ, a little
+    # parallax: the two views differ, a little. A 6 cm shift resamples the asphalt's grain at
+    # every pixel, so count only differences beyond it (2.5 sigma of two grain samples).
     difference = np.abs(obs[..., 0].astype(int) - obs[..., 1].astype(int))
-    assert 0 < (difference > 0).mean() < 0.5
+    assert 0 < (difference > 16).mean() < 0.5
 
 
 def test_both_cameras_see_the_boxes_from_their_own_place():

@@ -93,7 +93,7 @@ def _build(case: str):
             bn.running_mean.fill_(0.3)
             bn.running_var.fill_(0.05)
     with torch.no_grad():
-        head.weight.mul_(100.0 if not continuous else 300.0)
+        head.weight.mul_(100.0 if not continuous else 400.0)
     observations = _record(env)
     env.close()
     return model, observations

@@ -163,7 +163,9 @@ def test_base_edge_meets_the_ground_render(renderer: BoxRenderer) -> None:
     # An open straight road from x = 0 to 6: at x = 6 the dark road meets the lighter floor.
     x = np.linspace(0.0, 6.0, 13)
     lines = tuple(np.stack([x, np.full_like(x, y)], axis=1) for y in (0.0, 0.5, -0.5))
-    style = TextureStyle(floor_noise=0)
+    # Flat (no grain), with the field reaching past the rows read below (the wall beyond it
+    # would be a second edge).
+    style = TextureStyle(floor_noise=0, road_noise=0, border_noise=0, margin=5.0)
     camera = Camera(CONFIG, render_ground_texture(*lines, closed=False, style=style))
     frames = np.zeros((1, *camera.shape), dtype=np.uint8)
     pose = ([4.0], [0.0], [0.0])

@@ -12,7 +12,7 @@ from racer.errors import ConfigError
 from racer.sensors.camera import Camera, CameraConfig
 from racer.sensors.texture import GroundTexture, TextureStyle, render_ground_texture
 
-FLAT = TextureStyle(floor_noise=0)
+FLAT = TextureStyle(floor_noise=0, road_noise=0, border_noise=0)
 CONFIG = CameraConfig()
 H, W = CONFIG.height, CONFIG.width
 F = 0.5 * W / math.tan(0.5 * CONFIG.horizontal_fov)
@@ -83,13 +83,11 @@ def test_horizon_matches_closed_form(straight_texture: GroundTexture) -> None:
     camera = Camera(config, straight_texture)
     horizon = 0.5 * H - F * math.tan(config.pitch)
     assert camera.horizon_row == pytest.approx(horizon, abs=1e-9)
-    # Far outside the texture, looking away from it: the ground is all floor.
+    # Far outside the field, looking away from it: all is wall, the ground beyond the field too.
     image = render(camera, 100.0, 0.0, 0.0)
     for v in range(H):
-        if v + 1 <= horizon:
-            assert np.all(image[v] >= FLAT.sky), v
-        elif v >= horizon + 1:
-            assert np.all(image[v] == FLAT.floor), v
+        if v + 1 <= horizon or v >= horizon + 1:
+            assert np.all(image[v] == FLAT.wall), v
     assert np.all(np.isnan(camera.ground_points[: math.floor(horizon)]))
     assert not np.any(np.isnan(camera.ground_points[math.ceil(horizon) :]))
 
@@ -119,16 +117,21 @@ def test_straight_road_is_left_right_symmetric(straight_texture: GroundTexture) 
 
 def test_facing_the_left_border(straight_texture: GroundTexture) -> None:
     camera = Camera(CONFIG, straight_texture)
-    # Facing north from the centre line: the left border line covers y in [0.45, 0.50].
+    # Facing north from the centre line: the left border line covers y in [0.5 - width, 0.5],
+    # the field y in [0.5, 0.5 + margin], the wall the rest.
     image = render(camera, 3.0, 0.0, math.pi / 2)
+    line = 0.5 - FLAT.border_line_width
+    field = 0.5 + FLAT.margin
     for v in range(math.ceil(camera.horizon_row) + 1, H):
         near = CONFIG.mount_forward + ground_ahead_of_camera(v + 1.0)
         far = CONFIG.mount_forward + ground_ahead_of_camera(v)
-        if 0.455 <= near and far <= 0.495:
+        if line + 0.005 <= near and far <= 0.495:
             assert np.all(image[v] == FLAT.border_line), v
-        elif 0.505 <= near and far <= 2.0:
+        elif 0.505 <= near and far <= field - 0.01:
             assert np.all(image[v] == FLAT.floor), v
-        elif far <= 0.445:
+        elif field + 0.01 <= near and far <= 2.0:
+            assert np.all(image[v] == FLAT.wall), v
+        elif far <= line - 0.005:
             assert np.all(image[v] == FLAT.road), v
 
 
@@ -137,7 +140,7 @@ def test_left_appears_on_the_left(straight_texture: GroundTexture) -> None:
     image = render(camera, 2.0, 0.0, 0.0)
     v = 45  # about 1 m ahead of base_link
     forward = CONFIG.mount_forward + ground_ahead_of_camera(v + 0.5)
-    u, v_check = project(forward, 0.475)  # the left border line's middle
+    u, v_check = project(forward, 0.5 - FLAT.border_line_width / 2)  # the left border's middle
     assert v_check == pytest.approx(v + 0.5)
     assert 5 < u < W / 2 - 20
     assert image[v, math.floor(u)] == FLAT.border_line
@@ -207,11 +210,24 @@ def reference_frame(camera: Camera, texture: GroundTexture, x: float, y: float, 
             col = np.floor((world[:, 0] - texture.origin_x) / res).astype(int)
             row = np.floor((world[:, 1] - texture.origin_y) / res).astype(int)
             inside = (col >= 0) & (col < levels.shape[1]) & (row >= 0) & (row < levels.shape[0])
-            values = np.full(cfg.width, texture.floor, dtype=np.int64)
+            values = np.full(cfg.width, texture.wall, dtype=np.int64)
             values[inside] = levels[row[inside], col[inside]]
             total += values
         image[v] = (total + n // 2) // n
+        if not ground[v].any():
+            image[v] = backdrop(texture, eye, rays @ car_to_world.T)
     return image, ground
+
+
+def backdrop(texture: GroundTexture, eye: np.ndarray, rays: np.ndarray) -> np.ndarray:
+    """Slow shade of (M, 3) world rays from ``eye`` that miss the ground: the wall or the sky."""
+    x0, y0, x1, y1 = texture.field
+    with np.errstate(divide="ignore", invalid="ignore"):
+        runs = [(np.where(rays[:, k] > 0, high, low) - eye[k]) / rays[:, k]
+                for k, low, high in ((0, x0, x1), (1, y0, y1))]  # fmt: skip
+    t = np.fmin(*[np.where(np.isfinite(r) & (r > 0), r, np.inf) for r in runs])
+    over = eye[2] + t * rays[:, 2] > texture.wall_height
+    return np.where(over, texture.sky, texture.wall)
 
 
 @pytest.mark.parametrize("pose", [(0.3, 1.55, 0.05), (2.8, -0.9, -2.0), (-3.6, 0.4, 1.7)])
@@ -222,13 +238,33 @@ def test_kernel_matches_slow_reference(pose: tuple[float, float, float]) -> None
     expected, ground = reference_frame(camera, texture, *pose)
     assert ground.sum() > 0.6 * image.size
     assert np.mean(image[ground] == expected[ground]) >= 0.99
-    assert np.all(image[~ground.any(axis=1)] >= texture.sky)  # rows that see no ground at all
+    above = ~ground.any(axis=1)  # rows that see no ground at all: the wall or the sky
+    assert np.mean(image[above] == expected[above]) >= 0.99
 
 
-def test_outside_the_texture_is_floor(straight_texture: GroundTexture) -> None:
+@pytest.mark.parametrize("yaw", [0.0, math.pi])
+def test_sky_over_a_far_wall_only(straight_texture: GroundTexture, yaw: float) -> None:
+    # The field ends a margin beyond the straight road (x in [0, 6]); its wall is 1 m high. From
+    # x = 0.5 the east wall is far enough to see the sky over it, the west wall is not.
+    camera = Camera(CONFIG, straight_texture)
+    image = render(camera, 0.5, 0.0, yaw)
+    eye = 0.5 + math.cos(yaw) * CONFIG.mount_forward
+    run = (6.0 + FLAT.margin - eye) if yaw == 0.0 else (eye + FLAT.margin)
+    u = W // 2  # the centre column looks straight ahead (to 0.4 px)
+    sky_rows = 0
+    for v in range(math.floor(camera.horizon_row)):
+        elevation = -CONFIG.pitch - math.atan((v + 0.5 - 0.5 * H) / F)
+        over = run * math.tan(elevation) - (FLAT.wall_height - CONFIG.mount_height)
+        if abs(over) > 0.01:
+            assert image[v, u] == (FLAT.sky if over > 0 else FLAT.wall), v
+        sky_rows += image[v, u] == FLAT.sky
+    assert (sky_rows > 3) == (yaw == 0.0)
+
+
+def test_outside_the_texture_is_wall(straight_texture: GroundTexture) -> None:
     camera = Camera(CONFIG, straight_texture)
     image = render(camera, -50.0, 30.0, 2.0)
-    assert np.all(image[math.ceil(camera.horizon_row) + 3 :] == FLAT.floor)
+    assert np.all(image[math.ceil(camera.horizon_row) + 3 :] == FLAT.wall)
 
 
 def test_bad_config_raises() -> None:
@@ -247,6 +283,12 @@ def test_bad_config_raises() -> None:
     for kwargs in bad:
         with pytest.raises(ConfigError):
             CameraConfig(**kwargs)
+
+
+def test_wall_must_stand_taller_than_the_camera() -> None:
+    low = dataclasses.replace(FLAT, wall_height=0.1)  # the camera is 0.13 m up
+    with pytest.raises(ConfigError, match="taller than the camera"):
+        Camera(CONFIG, render_ground_texture(*straight_track(), closed=False, style=low))
 
 
 def test_render_checks_shapes(straight_texture: GroundTexture) -> None:

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from racer.errors import ConfigError, TrackError
-from racer.sensors.texture import GroundTexture, TextureStyle, render_ground_texture
+from racer.sensors.texture import (
+    DEEPRACER_2019,
+    REINVENT_2018,
+    GroundTexture,
+    TextureStyle,
+    render_ground_texture,
+    texture_style_for_track,
+)
 
-STYLE = TextureStyle()
+# Flat materials, so that every texel wholly inside one holds exactly its level.
+STYLE = TextureStyle(road_noise=0, border_noise=0, floor_noise=0)
 RADIUS = 3.0
 HALF_WIDTH = 0.5
 
@@ -36,7 +45,7 @@ def straight(length: float = 6.0, spacing: float = 0.5, y: float = 0.0) -> tuple
 @pytest.fixture(scope="module")
 def ring() -> GroundTexture:
     return render_ground_texture(
-        circle(RADIUS), circle(RADIUS - HALF_WIDTH), circle(RADIUS + HALF_WIDTH), closed=True
+        circle(RADIUS), circle(RADIUS - HALF_WIDTH), circle(RADIUS + HALF_WIDTH), True, STYLE
     )
 
 
@@ -46,7 +55,7 @@ def value_at(texture: GroundTexture, x: float, y: float, level: int = 0) -> int:
 
 
 def assert_floor(texture: GroundTexture, value: int, style: TextureStyle = STYLE) -> None:
-    assert abs(value - style.floor) <= style.floor_noise
+    assert abs(value - style.floor) <= 4 * style.floor_noise
 
 
 def test_ring_regions(ring: GroundTexture) -> None:
@@ -72,7 +81,7 @@ def test_centre_line_is_dashed(ring: GroundTexture) -> None:
     assert at_arc(STYLE.centre_dash / 2) == STYLE.centre_line
     assert at_arc(STYLE.centre_dash + STYLE.centre_gap / 2) == STYLE.road
     solid = render_ground_texture(
-        *straight(), closed=False, style=TextureStyle(centre_gap=0.0, resolution=0.01)
+        *straight(), closed=False, style=replace(STYLE, centre_gap=0.0, resolution=0.01)
     )
     assert all(value_at(solid, x, 0.0) == STYLE.centre_line for x in np.arange(0.1, 5.9, 0.07))
 
@@ -80,7 +89,7 @@ def test_centre_line_is_dashed(ring: GroundTexture) -> None:
 def test_open_track_regions_and_orientation() -> None:
     # The track lies at y in [0.7, 1.7]: a flipped row axis would put it at negative y.
     centre, inner, outer = straight(y=1.2)
-    texture = render_ground_texture(centre, inner, outer, closed=False)
+    texture = render_ground_texture(centre, inner, outer, closed=False, style=STYLE)
     assert value_at(texture, 3.0, 1.45) == STYLE.road
     assert value_at(texture, 3.0, 1.2 + HALF_WIDTH - 0.02) == STYLE.border_line
     assert value_at(texture, 3.0, 1.2 - HALF_WIDTH + 0.02) == STYLE.border_line
@@ -114,15 +123,15 @@ def test_mip_levels_and_flat_buffer(ring: GroundTexture) -> None:
         start = ring.level_offsets[level]
         flat = ring.texels[start : start + image.size]
         np.testing.assert_array_equal(flat.reshape(ring.level_shapes[level]), image)
-        # Guard band: the outermost texels of every level are exactly the floor.
+        # Guard band: the outermost texels of every level are exactly the wall.
         for edge in (image[0], image[-1], image[:, 0], image[:, -1]):
-            assert np.all(edge == STYLE.floor)
+            assert np.all(edge == STYLE.wall)
 
 
 def test_zero_length_segments_are_tolerated() -> None:
     centre, inner, outer = straight()
     doubled = [np.repeat(line, 2, axis=0) for line in (centre, inner, outer)]
-    style = TextureStyle(resolution=0.01)
+    style = replace(STYLE, resolution=0.01)
     plain = render_ground_texture(centre, inner, outer, closed=False, style=style)
     repeated = render_ground_texture(*doubled, closed=False, style=style)
     for a, b in zip(plain.levels, repeated.levels, strict=True):
@@ -133,12 +142,63 @@ def test_zero_length_segments_are_tolerated() -> None:
 
 
 def test_deterministic_and_read_only(ring: GroundTexture) -> None:
-    again = render_ground_texture(
-        circle(RADIUS), circle(RADIUS - HALF_WIDTH), circle(RADIUS + HALF_WIDTH), closed=True
-    )
-    np.testing.assert_array_equal(again.texels, ring.texels)
+    lines = (circle(RADIUS), circle(RADIUS - HALF_WIDTH), circle(RADIUS + HALF_WIDTH))
+    grainy = render_ground_texture(*lines, closed=True)
+    again = render_ground_texture(*lines, closed=True)
+    np.testing.assert_array_equal(again.texels, grainy.texels)
+    other = render_ground_texture(*lines, closed=True, style=TextureStyle(noise_seed=1))
+    assert not np.array_equal(other.texels, grainy.texels)
     with pytest.raises(ValueError):
         ring.levels[0][0, 0] = 1
+
+
+def test_field_ends_at_the_wall(ring: GroundTexture) -> None:
+    # The field is the bounding box of the track plus the margin; beyond it lies the wall.
+    edge = RADIUS + HALF_WIDTH + STYLE.margin
+    assert value_at(ring, edge - 0.02, 0.0) == STYLE.floor
+    assert value_at(ring, edge + 0.02, 0.0) == STYLE.wall
+    assert value_at(ring, 0.0, -(edge + 0.02)) == STYLE.wall
+    assert ring.wall == STYLE.wall and ring.floor == STYLE.floor
+
+
+def test_grain_per_material() -> None:
+    style = TextureStyle()
+    texture = render_ground_texture(*straight(length=8.0), closed=False, style=style)
+    level0 = texture.levels[0].astype(np.float64)
+
+    def texels(x0: float, x1: float, y0: float, y1: float) -> np.ndarray:
+        r0, c0 = texture.world_to_texel(x0, y0)
+        r1, c1 = texture.world_to_texel(x1, y1)
+        return level0[r0:r1, c0:c1]
+
+    road = texels(1.0, 7.0, 0.1, 0.35)  # between the centre line and the left border
+    field = texels(1.0, 7.0, 0.7, 1.2)
+    line = texels(1.0, 7.0, 0.44, 0.49)  # inside the 7.6 cm left border
+    for patch, level, noise in [(road, style.road, style.road_noise),
+                                (field, style.floor, style.floor_noise),
+                                (line, style.border_line, style.border_noise)]:  # fmt: skip
+        assert abs(np.mean(patch) - level) < 0.5
+        assert np.std(patch) == pytest.approx(noise, rel=0.1)
+    # The field ends 0.914 m behind the open end (x = 0) and beside the borders (y = +-0.5).
+    for wall in (texels(-1.2, -0.95, -1.8, 1.8), texels(0.0, 8.0, 1.45, 1.8)):
+        assert wall.size > 1000 and np.all(wall == style.wall)  # flat, as its texture is
+
+
+def test_line_sizes_are_deepracers() -> None:
+    # The simapp's track meshes: 3 in borders, 1 in wide centre dashes 2 in long every 4 in.
+    inch = 0.0254
+    style = TextureStyle()
+    assert style.border_line_width == pytest.approx(3 * inch)
+    assert style.centre_line_width == pytest.approx(inch)
+    assert (style.centre_dash, style.centre_gap) == pytest.approx((2 * inch, 2 * inch))
+
+
+def test_style_for_track() -> None:
+    assert texture_style_for_track("reinvent_base") is REINVENT_2018 == TextureStyle()
+    for name in ("2022_summit_speedway_mini", "reInvent2019_track_ccw", "oval"):
+        assert texture_style_for_track(name) is DEEPRACER_2019
+    assert DEEPRACER_2019.margin == pytest.approx(0.762)
+    assert DEEPRACER_2019.border_line_width == REINVENT_2018.border_line_width
 
 
 def test_bad_input_raises() -> None:
@@ -148,6 +208,7 @@ def test_bad_input_raises() -> None:
         bad = circle(1.0)
         bad[3, 0] = np.nan
         render_ground_texture(bad, circle(0.5), circle(1.5), closed=True)
-    for kwargs in ({"road": 256}, {"resolution": 0.0}, {"centre_gap": -1.0}, {"mip_levels": 0}):
+    for kwargs in ({"road": 256}, {"wall": -1}, {"resolution": 0.0}, {"centre_gap": -1.0},
+                   {"mip_levels": 0}, {"road_noise": -1.0}):  # fmt: skip
         with pytest.raises(ConfigError):
             TextureStyle(**kwargs)
