@@ -267,7 +267,7 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from racer.train.runs import evaluate_and_log, load_policy
 
-    loaded = load_policy(args.model, args.checkpoint)
+    loaded = load_policy(args.model, args.checkpoint, args.iteration)
     run = evaluate_and_log(loaded, track=args.track, reverse=True if args.reverse else None,
                            laps=args.laps, resets=args.resets, out=args.out)  # fmt: skip
     result = run.result
@@ -565,14 +565,16 @@ def build_parser() -> argparse.ArgumentParser:
         "reset and a penalty pause. Writes the evaluation simtrace and metrics into the run.",
     )  # fmt: skip
     evaluate.add_argument("model", help="run folder, an exported .onnx file, or a DeepRacer "
-                          "model's frozen graph (.pb, model_metadata.json beside it; needs "
-                          "racer[deepracer])")  # fmt: skip
+                          "model's frozen graph (.pb, or a folder of model_<n>.pb; "
+                          "model_metadata.json beside it; needs racer[deepracer])")  # fmt: skip
     evaluate.add_argument("--track", help="another track (default: the run's)")
     evaluate.add_argument("--reverse", action="store_true", help="drive the track backwards")
     evaluate.add_argument("--laps", type=int, default=3, help="laps to drive (default 3)")
     evaluate.add_argument("--resets", type=int, default=10_000,
                           help="off-track resets allowed (the console's: 10000)")  # fmt: skip
     evaluate.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    evaluate.add_argument("--iteration", type=int,
+                          help="a DeepRacer model folder's model_<n>.pb (default: newest)")
     evaluate.add_argument("--out", help="folder for the logs (default: the run folder)")
     evaluate.set_defaults(func=_evaluate)
     race = sub.add_parser(

@@ -23,6 +23,7 @@ supported yet: each is refused at load with an `ExportError` saying so.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ INPUT_NAME = "main_level/agent/main/online/network_0/{sensor}/{sensor}"
 OUTPUT_NAME = "main_level/agent/main/online/network_1/ppo_head_0/policy"
 """The PPO graph's policy head: the softmax over the discrete actions (SPEC 11)."""
 METADATA_NAME = "model_metadata.json"
+_NUMBERED = re.compile(r"model_(\d+)\.pb")
 _INSTALL = "pip install 'racer[deepracer]' (or pip install openvino)"
 
 
@@ -54,9 +56,11 @@ class DeepRacerPolicy:
         result = evaluate_laps(env, policy, laps=3)
 
     Args:
-        path: the ``.pb`` file, or a folder holding ``model.pb`` (or exactly one ``.pb``).
+        path: the ``.pb`` file, or a folder holding ``model.pb``, ``model_<n>.pb`` files (the
+            newest is taken) or exactly one ``.pb``.
         metadata: the model's ``model_metadata.json``; by default the one beside the graph, or
             in the folder above it (a console download keeps the graph in ``agent/``).
+        iteration: in a folder of ``model_<n>.pb`` files, take ``model_<iteration>.pb``.
         num_threads: OpenVINO's inference threads; None lets OpenVINO choose.
 
     Raises:
@@ -72,11 +76,12 @@ class DeepRacerPolicy:
         path: str | os.PathLike[str],
         *,
         metadata: str | os.PathLike[str] | None = None,
+        iteration: int | None = None,
         num_threads: int | None = DEFAULT_THREADS,
     ) -> None:
         if num_threads is not None and num_threads < 1:
             raise ExportError(f"num_threads must be >= 1 or None, got {num_threads}.")
-        self.path = find_graph(Path(path))
+        self.path = find_graph(Path(path), iteration)
         """The frozen graph, ``.pb``."""
         self.metadata_path = Path(metadata) if metadata is not None else find_metadata(self.path)
         """The model_metadata.json the model was trained with."""
@@ -179,23 +184,42 @@ class DeepRacerPolicy:
         return f"DeepRacerPolicy({str(self.path)!r}, {self.action_count} actions)"
 
 
-def find_graph(path: Path) -> Path:
+def find_graph(path: Path, iteration: int | None = None) -> Path:
     """The frozen graph at ``path``: the ``.pb`` file itself, or the one in a folder.
 
-    A folder must hold ``model.pb`` or exactly one ``.pb`` file.
+    In a folder: ``model_<iteration>.pb`` when ``iteration`` is given; else ``model.pb`` (a
+    console download's ``agent/``), else the newest ``model_<n>.pb`` (a deepracer-for-cloud
+    model folder keeps one per checkpoint), else its only ``.pb`` file.
 
     Raises:
-        ExportError: nothing there, or a folder with no or several ``.pb`` files.
+        ExportError: nothing there, no such iteration, or a folder with no graph to choose.
     """
     if path.is_dir():
+        numbered = {int(m.group(1)): p for p in path.glob("model_*.pb")
+                    if (m := _NUMBERED.fullmatch(p.name))}  # fmt: skip
         graphs = sorted(path.glob("*.pb"))
+        if iteration is not None:
+            if iteration in numbered:
+                return numbered[iteration]
+            have = ", ".join(str(n) for n in sorted(numbered)) or "none"
+            raise ExportError(
+                f"{path} has no model_{iteration}.pb (iterations there: {have}). Give one of "
+                "those, or leave the iteration out for the newest."
+            )
         if (path / "model.pb").is_file():
             return path / "model.pb"
+        if numbered:
+            return numbered[max(numbered)]
         if len(graphs) == 1:
             return graphs[0]
         found = ", ".join(p.name for p in graphs) or "none"
-        raise ExportError(f"{path} is a folder; it must hold model.pb or exactly one .pb file "
-                          f"(found: {found}). Give the .pb file itself.")  # fmt: skip
+        raise ExportError(
+            f"{path} is a folder; it must hold model.pb, model_<n>.pb files or exactly one .pb "
+            f"file (found: {found}). Give the .pb file itself."
+        )
+    if iteration is not None:
+        raise ExportError(f"{path}: an iteration picks a model_<n>.pb in a model folder; give "
+                          "the folder, or the .pb file without an iteration.")  # fmt: skip
     if not path.is_file():
         raise ExportError(
             f"No DeepRacer model at {path}: the file does not exist. Give the frozen graph "
@@ -203,6 +227,13 @@ def find_graph(path: Path) -> Path:
             "deepracer-for-cloud model folder) or check the path."
         )
     return path
+
+
+def is_deepracer_model(path: Path) -> bool:
+    """True for a ``.pb`` file or a folder of DeepRacer graphs that is not a racer run."""
+    if path.suffix == ".pb":
+        return True
+    return path.is_dir() and not (path / "racer.toml").exists() and any(path.glob("*.pb"))
 
 
 def find_metadata(graph: Path) -> Path:

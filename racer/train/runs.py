@@ -64,7 +64,9 @@ def run_env_config(run: RunFolder) -> EnvConfig:
                    model_metadata=str(run.model_metadata))  # fmt: skip
 
 
-def load_policy(path: str | Path, checkpoint: str = "best") -> LoadedPolicy:
+def load_policy(
+    path: str | Path, checkpoint: str = "best", iteration: int | None = None
+) -> LoadedPolicy:
     """Load a policy: a run folder, an exported ONNX file or a DeepRacer model's frozen graph.
 
     Run folders load their SB3 checkpoint; a ``.pb`` runs with OpenVINO
@@ -73,18 +75,19 @@ def load_policy(path: str | Path, checkpoint: str = "best") -> LoadedPolicy:
     Args:
         path: a run folder, an ``.onnx`` file (its ``model_metadata.json`` must sit beside it,
             as ``racer export`` leaves it), or a ``.pb`` file with its ``model_metadata.json``
-            beside it or one folder up.
+            beside it or one folder up, or a DeepRacer model folder of ``model_<n>.pb`` files.
         checkpoint: ``best`` or ``last`` (run folders only).
+        iteration: which ``model_<n>.pb`` of a DeepRacer model folder (default: the newest).
 
     Raises:
         ConfigError: nothing loadable at ``path``.
         ExportError: a broken ONNX file or DeepRacer graph, or OpenVINO missing for a ``.pb``.
     """
     path = Path(path)
-    if path.suffix == ".pb":
-        from racer.export.deepracer_model import DeepRacerPolicy
+    from racer.export.deepracer_model import DeepRacerPolicy, is_deepracer_model
 
-        graph = DeepRacerPolicy(path)
+    if is_deepracer_model(path):
+        graph = DeepRacerPolicy(path, iteration=iteration)
         return LoadedPolicy(graph, EnvConfig(model_metadata=str(graph.metadata_path)), graph.path)
     if path.suffix == ".onnx":
         from racer.export.runner import OnnxPolicy

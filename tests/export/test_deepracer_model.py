@@ -121,13 +121,34 @@ def test_observations_must_be_the_envs_frames(policy):
         policy.predict(np.zeros((2, 1, 120, 160), np.uint8))
 
 
+def test_a_model_folder_gives_its_newest_iteration_or_the_one_asked_for(tmp_path, capsys):
+    # A deepracer-for-cloud model folder: model_<n>.pb per checkpoint beside model_metadata.json.
+    require(MODEL, REINVENT)
+    from racer.export.deepracer_model import DeepRacerPolicy
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for n in (3, 9, 12):
+        (folder / f"model_{n}.pb").symlink_to(MODEL)
+    (folder / "model_metadata.json").symlink_to(MODEL_DIR / "model_metadata.json")
+    assert DeepRacerPolicy(folder).path.name == "model_12.pb"  # by number: "model_9" sorts last
+    assert DeepRacerPolicy(folder, iteration=9).path.name == "model_9.pb"
+    with pytest.raises(ExportError, match=r"no model_7\.pb \(iterations there: 3, 9, 12\)"):
+        DeepRacerPolicy(folder, iteration=7)
+    with pytest.raises(ExportError, match="an iteration picks a model_<n>.pb"):
+        DeepRacerPolicy(MODEL, iteration=3)
+    status = main(["evaluate", str(folder), "--iteration", "3", "--track", str(REINVENT),
+                   "--laps", "1", "--out", str(tmp_path / "logs")])  # fmt: skip
+    assert status == 0 and "model_3.pb on" in capsys.readouterr().out
+
+
 def test_missing_and_broken_files_are_clear_errors(tmp_path):
     require(MODEL)
     from racer.export.deepracer_model import DeepRacerPolicy
 
     with pytest.raises(ExportError, match="the file does not exist"):
         DeepRacerPolicy(tmp_path / "model.pb")
-    with pytest.raises(ExportError, match=r"must hold model.pb or exactly one \.pb"):
+    with pytest.raises(ExportError, match=r"must hold model.pb, model_<n>.pb files or exactly"):
         DeepRacerPolicy(tmp_path)
     lone = tmp_path / "lone"
     lone.mkdir()
