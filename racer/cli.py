@@ -565,7 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
         "reset and a penalty pause. Writes the evaluation simtrace and metrics into the run.",
     )  # fmt: skip
     evaluate.add_argument("model", help="run folder, an exported .onnx file, or a DeepRacer "
-                          "model's frozen graph (.pb, or a folder of model_<n>.pb; "
+                          "model (its .pb, a folder of model_<n>.pb, or the car's .tar.gz; "
                           "model_metadata.json beside it; needs racer[deepracer])")  # fmt: skip
     evaluate.add_argument("--track", help="another track (default: the run's)")
     evaluate.add_argument("--reverse", action="store_true", help="drive the track backwards")

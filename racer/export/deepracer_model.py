@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from racer.errors import ExportError
+from racer.export.deepracer_archive import is_model_archive, unpack_model_archive
 from racer.physics.model_metadata import ModelMetadata, load_model_metadata
 
 DEFAULT_THREADS = 1
@@ -56,8 +57,9 @@ class DeepRacerPolicy:
         result = evaluate_laps(env, policy, laps=3)
 
     Args:
-        path: the ``.pb`` file, or a folder holding ``model.pb``, ``model_<n>.pb`` files (the
-            newest is taken) or exactly one ``.pb``.
+        path: the ``.pb`` file, a folder holding ``model.pb``, ``model_<n>.pb`` files (the
+            newest is taken) or exactly one ``.pb``, or the car's ``.tar.gz`` archive
+            (`racer.export.deepracer_archive`).
         metadata: the model's ``model_metadata.json``; by default the one beside the graph, or
             in the folder above it (a console download keeps the graph in ``agent/``).
         iteration: in a folder of ``model_<n>.pb`` files, take ``model_<iteration>.pb``.
@@ -81,8 +83,16 @@ class DeepRacerPolicy:
     ) -> None:
         if num_threads is not None and num_threads < 1:
             raise ExportError(f"num_threads must be >= 1 or None, got {num_threads}.")
+        self.source = Path(path)
+        """What was given: the graph, its folder or the car's archive."""
+        self._unpacked = None  # an archive's temporary folder, kept while the policy lives
+        if is_model_archive(self.source):
+            if iteration is not None:
+                raise ExportError(f"{self.source}: an archive holds one model; give no iteration.")
+            self._unpacked = unpack_model_archive(self.source)
+            path = Path(self._unpacked.name)
         self.path = find_graph(Path(path), iteration)
-        """The frozen graph, ``.pb``."""
+        """The frozen graph, ``.pb`` (inside a temporary folder for an archive)."""
         self.metadata_path = Path(metadata) if metadata is not None else find_metadata(self.path)
         """The model_metadata.json the model was trained with."""
         self.metadata: ModelMetadata = load_model_metadata(self.metadata_path, strict=False)
@@ -103,6 +113,11 @@ class DeepRacerPolicy:
         """(H, W, C) of one camera frame; None where the graph accepts any size."""
         self._check_action_count(head.get_partial_shape())
         self._request = _compile(model, num_threads).create_infer_request()
+
+    @property
+    def origin(self) -> Path:
+        """The file the graph came from: the ``.pb``, or the archive holding it."""
+        return self.source if self._unpacked is not None else self.path
 
     @property
     def action_space_type(self) -> str:
@@ -181,7 +196,7 @@ class DeepRacerPolicy:
             )
 
     def __repr__(self) -> str:
-        return f"DeepRacerPolicy({str(self.path)!r}, {self.action_count} actions)"
+        return f"DeepRacerPolicy({str(self.origin)!r}, {self.action_count} actions)"
 
 
 def find_graph(path: Path, iteration: int | None = None) -> Path:
@@ -230,8 +245,8 @@ def find_graph(path: Path, iteration: int | None = None) -> Path:
 
 
 def is_deepracer_model(path: Path) -> bool:
-    """True for a ``.pb`` file or a folder of DeepRacer graphs that is not a racer run."""
-    if path.suffix == ".pb":
+    """True for a ``.pb`` file, the car's archive, or a folder of graphs that is not a run."""
+    if path.suffix == ".pb" or is_model_archive(path):
         return True
     return path.is_dir() and not (path / "racer.toml").exists() and any(path.glob("*.pb"))
 

@@ -88,7 +88,8 @@ def load_policy(
 
     if is_deepracer_model(path):
         graph = DeepRacerPolicy(path, iteration=iteration)
-        return LoadedPolicy(graph, EnvConfig(model_metadata=str(graph.metadata_path)), graph.path)
+        return LoadedPolicy(graph, EnvConfig(model_metadata=str(graph.metadata_path)),
+                            graph.origin)  # fmt: skip
     if path.suffix == ".onnx":
         from racer.export.runner import OnnxPolicy
 

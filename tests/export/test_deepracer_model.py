@@ -206,3 +206,46 @@ def test_runs_without_tensorflow_and_without_openvinos_telemetry(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-1] == "False"
     assert not (tmp_path / "intel").exists()  # OpenVINO's telemetry writes its client id there
+
+
+def test_the_cars_archive_loads_and_bad_archives_are_clear_errors(tmp_path, capsys):
+    require(MODEL, REINVENT)
+    import tarfile
+
+    from racer.export.deepracer_model import DeepRacerPolicy
+
+    good = tmp_path / "model.tar.gz"
+    with tarfile.open(good, "w:gz") as tar:
+        tar.add(MODEL, arcname="agent/model.pb")
+        tar.add(MODEL_DIR / "model_metadata.json", arcname="model_metadata.json")
+    policy = DeepRacerPolicy(good)
+    assert policy.origin == good and policy.action_count == 12
+    unpacked = policy.path.parent
+    assert sorted(p.name for p in unpacked.iterdir()) == ["model.pb", "model_metadata.json"]
+    status = main(["evaluate", str(good), "--track", str(REINVENT), "--laps", "1",
+                   "--out", str(tmp_path / "logs")])  # fmt: skip
+    assert status == 0 and "model.tar.gz on" in capsys.readouterr().out
+    # Members named to escape the folder are never written where they point.
+    hostile = tmp_path / "hostile.tar.gz"
+    with tarfile.open(hostile, "w:gz") as tar:
+        tar.add(MODEL, arcname="../../escaped/model.pb")
+        tar.add(MODEL_DIR / "model_metadata.json", arcname="model_metadata.json")
+    with pytest.raises(ExportError, match="has no model.pb at its root or in one folder"):
+        DeepRacerPolicy(hostile)
+    assert not (tmp_path.parent / "escaped").exists()
+    linked = tmp_path / "linked.tar"
+    with tarfile.open(linked, "w") as tar:
+        info = tarfile.TarInfo("model.pb")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(info)
+        tar.add(MODEL_DIR / "model_metadata.json", arcname="model_metadata.json")
+    with pytest.raises(ExportError, match="is not a regular file"):
+        DeepRacerPolicy(linked)
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(good.read_bytes()[:2000])
+    with pytest.raises(ExportError, match="damaged tar archive|not a readable tar"):
+        DeepRacerPolicy(broken)
+    notes = tmp_path / "notes.tgz"
+    notes.write_text("not an archive")
+    with pytest.raises(ExportError, match="not a readable tar archive"):
+        DeepRacerPolicy(notes)
