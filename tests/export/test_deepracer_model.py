@@ -249,3 +249,12 @@ def test_the_cars_archive_loads_and_bad_archives_are_clear_errors(tmp_path, caps
     notes.write_text("not an archive")
     with pytest.raises(ExportError, match="not a readable tar archive"):
         DeepRacerPolicy(notes)
+
+
+def test_racer_race_takes_deepracer_models(tmp_path, capsys):
+    require(MODEL, REINVENT)
+    status = main(["race", str(MODEL), str(MODEL), "--track", str(REINVENT), "--laps", "1",
+                   "--out", str(tmp_path)])  # fmt: skip
+    out = capsys.readouterr().out
+    assert status == 0 and out.count("model.pb | ") == 2, out
+    assert list(tmp_path.glob("race-*/standings.md"))
