@@ -22,6 +22,14 @@ from racer.resources import bundled_dir
 from racer.track.geometry import Track, TrackGeometry, signed_area
 
 _CLOSE_ENOUGH_TO_MEAN_CLOSED = 0.05  # [m] ends nearer than this but not equal: almost surely a typo
+#: [m] the largest extent and the farthest coordinate a track may have. DeepRacer's tracks are in
+#: metres and a few tens of metres across (the shared ones: 5.7-18.5 m, all within 10 m of the
+#: origin); a file 100 times larger is in centimetres, and one at 1e12 m is not a track.
+MAX_TRACK_EXTENT = 250.0
+MAX_TRACK_COORDINATE = 1000.0
+#: [m] the narrowest road (median border-to-border distance) a track may have: DeepRacer's car is
+#: about 0.2 m wide, its tracks 0.6-1.07 m.
+MIN_TRACK_WIDTH = 0.2
 
 
 def bundled_tracks_dir() -> Path:
@@ -245,6 +253,7 @@ def validate_track(rows: np.ndarray, source: str) -> bool:
     length = float(np.sum(np.linalg.norm(np.diff(centre, axis=0), axis=1)))
     if length <= 0.0:
         raise TrackError(f"track {source}: all centre points coincide; the track has no length.")
+    _check_scale(rows, source)
     for name, line in (("inner", inner), ("outer", outer)):
         hit = _segments_cross(line, line, skip_adjacent=True)
         if hit:
@@ -269,6 +278,28 @@ def validate_track(rows: np.ndarray, source: str) -> bool:
             f"swap the two column pairs."
         )
     return closed
+
+
+def _check_scale(rows: np.ndarray, source: str) -> None:
+    """Refuse a track in the wrong units, far from the origin, or narrower than the car."""
+    points = rows.reshape(-1, 2)
+    extent = float(np.max(points.max(axis=0) - points.min(axis=0)))
+    farthest = float(np.abs(points).max())
+    if extent > MAX_TRACK_EXTENT or farthest > MAX_TRACK_COORDINATE:
+        hint = (f" If it is in centimetres, divide it by 100 ({extent / 100:.1f} m across)."
+                if extent > MAX_TRACK_EXTENT else "")  # fmt: skip
+        raise TrackError(
+            f"track {source} is {extent:,.4g} m across with coordinates up to {farthest:,.4g} m; "
+            f"DeepRacer tracks are in metres, a few tens of metres across (racer takes up to "
+            f"{MAX_TRACK_EXTENT:g} m, within {MAX_TRACK_COORDINATE:g} m of the origin).{hint}"
+        )
+    width = float(np.median(np.linalg.norm(rows[:, 2:4] - rows[:, 4:6], axis=1)))
+    if width < MIN_TRACK_WIDTH:
+        raise TrackError(
+            f"track {source}: the road is {width:.3g} m wide (median distance between the borders, "
+            f"columns 2-3 and 4-5), narrower than the car; DeepRacer tracks are 0.6-1.07 m wide "
+            f"(racer takes {MIN_TRACK_WIDTH:g} m or more). Check the border columns and units."
+        )
 
 
 @lru_cache(maxsize=64)
