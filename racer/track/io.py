@@ -189,40 +189,67 @@ def deduplicate_rows(rows: np.ndarray) -> np.ndarray:
 def _segments_cross(p: np.ndarray, q: np.ndarray, skip_adjacent: bool) -> tuple[int, int] | None:
     """First pair (i, j) of properly crossing segments between polylines p and q, or None.
 
-    Segments are p[i]-p[i+1] and q[j]-q[j+1]. Touching at shared endpoints of neighbouring segments
-    of one polyline (``skip_adjacent``) is not a crossing. Vectorised in row chunks: O(M^2) work,
-    done once per load.
+    Segments are p[i]-p[i+1] and q[j]-q[j+1]; "first" is the smallest i, then the smallest j.
+    Touching at shared endpoints of neighbouring segments of one polyline (``skip_adjacent``) is
+    not a crossing. Near linear: a uniform grid of about one segment per cell pairs only segments
+    whose bounding boxes share a cell (two crossing segments both cover the crossing's cell),
+    and only those pairs get the exact orientation test.
     """
     a, b = p[:-1], p[1:]
     c, d = q[:-1], q[1:]
-    nq = len(c)
-    keep_q = np.any(c != d, axis=1)
+    if len(a) == 0 or len(c) == 0:
+        return None
+    low = np.minimum(np.minimum(a, b).min(axis=0), np.minimum(c, d).min(axis=0))
+    sizes = np.concatenate([np.abs(b - a).max(axis=1), np.abs(d - c).max(axis=1)])
+    cell = float(np.mean(sizes[sizes > 0])) if np.any(sizes > 0) else 1.0
+    i, j = _grid_pairs(a, b, c, d, low, cell)
+    if skip_adjacent:
+        gap = np.abs(i - j)
+        keep = gap > 1
+        if p is q and np.array_equal(p[0], p[-1]):
+            keep &= gap < len(a) - 1
+        i, j = i[keep], j[keep]
+    ai, bi, cj, dj = a[i], b[i], c[j], d[j]
+    hit = ((_orient(ai, bi, cj) * _orient(ai, bi, dj) < 0)
+           & (_orient(cj, dj, ai) * _orient(cj, dj, bi) < 0)
+           & np.any(ai != bi, axis=1) & np.any(cj != dj, axis=1))  # fmt: skip
+    if not hit.any():
+        return None
+    first = np.lexsort((j[hit], i[hit]))[0]
+    return int(i[hit][first]), int(j[hit][first])
 
-    def orient(o, u, v):
-        return (u[..., 0] - o[..., 0]) * (v[..., 1] - o[..., 1]) - (u[..., 1] - o[..., 1]) * (
-            v[..., 0] - o[..., 0]
-        )
 
-    step = max(1, 2_000_000 // max(nq, 1))
-    for lo in range(0, len(a), step):
-        ai, bi = a[lo : lo + step, None, :], b[lo : lo + step, None, :]
-        d1 = orient(ai, bi, c[None])
-        d2 = orient(ai, bi, d[None])
-        d3 = orient(c[None], d[None], ai)
-        d4 = orient(c[None], d[None], bi)
-        hit = (d1 * d2 < 0) & (d3 * d4 < 0) & keep_q[None]
-        hit &= np.any(ai != bi, axis=2)
-        if skip_adjacent:
-            i = np.arange(lo, lo + hit.shape[0])[:, None]
-            j = np.arange(nq)[None]
-            gap = np.abs(i - j)
-            hit &= gap > 1
-            if p is q and np.array_equal(p[0], p[-1]):
-                hit &= gap < len(a) - 1
-        found = np.argwhere(hit)
-        if len(found):
-            return int(found[0, 0] + lo), int(found[0, 1])
-    return None
+def _orient(o: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """(K,) twice the signed area of the triangles o, u, v ((K, 2) each)."""
+    return (u[:, 0] - o[:, 0]) * (v[:, 1] - o[:, 1]) - (u[:, 1] - o[:, 1]) * (v[:, 0] - o[:, 0])
+
+
+def _grid_cells(start: np.ndarray, end: np.ndarray, low: np.ndarray, cell: float):
+    """(segment index, cell key) of every grid cell each segment's bounding box covers."""
+    lo = np.floor((np.minimum(start, end) - low) / cell).astype(np.int64)
+    hi = np.floor((np.maximum(start, end) - low) / cell).astype(np.int64)
+    nx, ny = hi[:, 0] - lo[:, 0] + 1, hi[:, 1] - lo[:, 1] + 1
+    counts = nx * ny
+    segment = np.repeat(np.arange(len(start)), counts)
+    k = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    ix = lo[segment, 0] + k % nx[segment]
+    iy = lo[segment, 1] + k // nx[segment]
+    return segment, ix * (1 << 31) + iy
+
+
+def _grid_pairs(a, b, c, d, low, cell) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j) index arrays of the distinct segment pairs of p and q that share a grid cell."""
+    si, keys_p = _grid_cells(a, b, low, cell)
+    sj, keys_q = _grid_cells(c, d, low, cell)
+    order = np.argsort(keys_q, kind="stable")
+    keys_q, sj = keys_q[order], sj[order]
+    first = np.searchsorted(keys_q, keys_p, side="left")
+    count = np.searchsorted(keys_q, keys_p, side="right") - first
+    i = np.repeat(si, count)
+    offsets = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    j = sj[np.repeat(first, count) + offsets]
+    pairs = np.unique(i * len(c) + j)
+    return pairs // len(c), pairs % len(c)
 
 
 def validate_track(rows: np.ndarray, source: str) -> bool:
