@@ -11,10 +11,10 @@ a parameter of `ServoResponse`:
   constant ``steering_lag`` [s] (0.15 s in 2026, 0.43 s in 2022);
 - **yaw response**: the car turns less than a kinematic bicycle, less so the harder it steers
   and (in 2022) the faster it goes: yaw rate = ``yaw_gain`` v tan(delta) / (L (1 +
-  ``yaw_compression`` delta^2) (1 + ``understeer`` v^2)), about 0.5-0.7 of the kinematic rate at
-  small angles and about half at 30 degrees;
+  ``yaw_compression`` delta^2) (1 + ``understeer`` v^2)): at small angles 0.66 of the kinematic
+  rate in 2026, 0.86 at 1 m/s and 0.37 at 3 m/s in 2022; about half at 30 degrees and 1 m/s;
 - **speed response**: the speed follows ``speed_gain`` times the command with a first-order lag
-  ``speed_lag`` [s] (0.19 s in 2022; 3 ms with the 2026 velocity controllers).
+  ``speed_lag`` [s] (0.20 s in 2022; 3 ms with the 2026 velocity controllers).
 
 The rear axle stays the no-slip point, as in the kinematic bicycle (the logs' lateral velocity
 of the model point is the yaw rate times its 0.22 m lever to the rear axle).
