@@ -138,7 +138,25 @@ def _rescore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_track(run: str) -> str:
+    """The track a racer run folder recorded in its racer.toml, for ``--track``'s default."""
+    from pathlib import Path
+
+    from racer.errors import ConfigError
+    from racer.logs.run_folder import RunFolder
+    from racer.train.runs import run_env_config
+
+    folder = RunFolder(run)
+    if not (Path(run).is_dir() and folder.config_file.exists()):
+        raise ConfigError(f"{run} is not a racer run folder with a racer.toml (a DeepRacer log "
+                          "folder or a simtrace file): give the track it was driven on, "
+                          "--track NAME_OR_NPY.")  # fmt: skip
+    return run_env_config(folder).track
+
+
 def _replay(args: argparse.Namespace) -> int:
+    if args.track is None:
+        args.track = _run_track(args.run)
     if not args.out:
         from racer.viewer.app import replay_window
 
@@ -452,8 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
         "the damage.",
     )  # fmt: skip
     replay.add_argument("run", help="model folder or simtrace CSV")
-    replay.add_argument("--track", required=True,
-                        help="the track the run was driven on (bundled name or .npy)")  # fmt: skip
+    replay.add_argument("--track",
+                        help="the track the run was driven on (bundled name or .npy; default: "
+                        "the one a racer run's racer.toml records)")  # fmt: skip
     which = replay.add_mutually_exclusive_group()
     which.add_argument("--episode", type=int, help="the logged episode number (default: first)")
     which.add_argument("--iteration", type=int,

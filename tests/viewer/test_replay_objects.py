@@ -206,3 +206,17 @@ def test_a_missing_or_damaged_object_log_falls_back_with_a_note(boxes_run, tmp_p
     episodes = load_episodes(root)
     assert episodes.objects(0) is None
     assert "does not match its simtrace" in replay_objects(episodes, root, track)[1]
+
+
+def test_replay_takes_the_track_from_the_runs_racer_toml(bots_run, tmp_path, capsys):
+    from racer.cli import main
+
+    root, _ = bots_run
+    out = tmp_path / "episode.gif"
+    assert main(["replay", str(root), "--episode", "0", "--out", str(out)]) == 0
+    assert out.stat().st_size > 0 and "replayed episode 0" in capsys.readouterr().out
+    # A folder without racer.toml (DeepRacer's own logs) still needs --track, and says so.
+    logs = tmp_path / "deepracer-logs"
+    shutil.copytree(root / "training-simtrace", logs / "training-simtrace")
+    assert main(["replay", str(logs), "--out", str(out)]) == 2
+    assert "give the track it was driven on, --track" in capsys.readouterr().err
