@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from racer.errors import LogError, RacerError
-from racer.logs.simtrace import Simtrace, find_simtraces, read_simtrace
+from racer.logs.simtrace import Simtrace, check_on_track, find_simtraces, read_simtrace
 from racer.plots import analysis as plots
 from racer.track import Track, load_track
 
@@ -26,8 +26,6 @@ OFF_TRACK = ("off_track", "crashed")
 #: Steering bins [deg] that stand for actions in continuous logs' per-section charts.
 STEER_BINS = np.array([-30.0, -20.0, -10.0, -3.0, 3.0, 10.0, 20.0, 30.0])
 _CONTINUOUS = re.compile(r"^\s*\[\s*(\S+)\s+(\S+)\s*\]\s*$")
-#: Largest median distance [track widths] of logged points from the centre line on the track.
-MAX_OFFSET_WIDTHS = 1.5
 
 
 @dataclass
@@ -127,7 +125,7 @@ def compute_analysis(trace: Simtrace, track: Track, sections: int = 6) -> Analys
     status = trace["episode_status"]
     driven = ~np.isin(status, NOT_DRIVEN)
     x, y = trace["X"][driven], trace["Y"][driven]
-    _check_on_track(track, trace["X"], trace["Y"])
+    check_on_track(track, trace["X"], trace["Y"])
     actions = trace["action"][driven]
     continuous = bool(len(actions)) and _CONTINUOUS.match(str(actions[0])) is not None
     steer = trace["steer"][driven]
@@ -187,19 +185,6 @@ def compute_analysis(trace: Simtrace, track: Track, sections: int = 6) -> Analys
         off_x=trace["X"][off], off_y=trace["Y"][off], off_status=status[off],
         warnings=list(trace.warnings),
     )  # fmt: skip
-
-
-def _check_on_track(track: Track, x: np.ndarray, y: np.ndarray) -> None:
-    """Refuse a log whose positions lie far from the track (driven on another track)."""
-    step = max(1, len(x) // 2000)
-    points = np.stack([x[::step], y[::step]], axis=1)
-    d = np.linalg.norm(points[:, None, :] - track.centre[None, :, :], axis=2).min(axis=1)
-    offset = float(np.median(d))
-    if offset > MAX_OFFSET_WIDTHS * track.mean_width:
-        raise LogError(
-            f"the logged positions lie {offset:.2f} m (median) from the centre line of track "
-            f"{track.name}: give the track the run was driven on (--track)."
-        )
 
 
 def analyze_run(

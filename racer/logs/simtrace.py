@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from racer.errors import LogError
+from racer.track import Track
 
 #: The columns of a simtrace, in DeepRacer's order (SPEC 6.1).
 SIMTRACE_COLUMNS = (
@@ -199,3 +200,31 @@ def find_simtraces(run: Path | str) -> dict[str, list[Path]]:
             f"evaluation-*/evaluation-simtrace/*.csv (a DeepRacer model folder), or give a CSV."
         )
     return {"training": training, "evaluation": evaluation}
+
+
+#: Largest median distance [track widths] of logged points from the centre line on the track.
+MAX_OFFSET_WIDTHS = 1.5
+
+
+def check_on_track(track: Track, x: np.ndarray, y: np.ndarray) -> None:
+    """Refuse logged positions (N,) [m] that lie far from ``track`` (driven on another track).
+
+    Raises:
+        LogError: their median distance from the centre line is over `MAX_OFFSET_WIDTHS` track
+            widths, or a position is not finite.
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise LogError(f"the log holds positions that are not finite numbers (X, Y); it is "
+                       f"damaged, or not a simtrace of track {track.name}.")  # fmt: skip
+    step = max(1, len(x) // 2000)
+    points = np.stack([x[::step], y[::step]], axis=1)
+    if len(points) == 0:
+        return
+    d = np.linalg.norm(points[:, None, :] - track.centre[None, :, :], axis=2).min(axis=1)
+    offset = float(np.median(d))
+    if offset > MAX_OFFSET_WIDTHS * track.mean_width:
+        raise LogError(
+            f"the logged positions lie {offset:.2f} m (median) from the centre line of track "
+            f"{track.name}: give the track the run was driven on (--track)."
+        )

@@ -16,6 +16,7 @@ import numpy as np
 import pygame
 
 from racer.errors import RacerError
+from racer.logs.simtrace import check_on_track
 from racer.track import Track, load_track
 from racer.viewer.render import COLOUR_MODES, HUD_TEXT, ReplayRenderer
 from racer.viewer.source import LoggedEpisodes, load_episodes, off_track_rows, replay_objects
@@ -330,6 +331,7 @@ def replay_window(
     """
     episodes = load_episodes(run_or_csv, evaluation=evaluation, iteration=iteration)
     base = track if isinstance(track, Track) else load_track(track)
+    check_on_track(base, episodes.trace["X"], episodes.trace["Y"])
     app = ReplayApp(episodes, base, start=episodes.index_of(episode), colour_by=colour_by)
     app.renderer.obstacles, note = replay_objects(episodes, run_or_csv, base)
     if note:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from racer.errors import LogError, RacerError
+from racer.logs.simtrace import check_on_track
 from racer.track import Track, load_track
 from racer.viewer.source import load_episodes, replay_objects
 
@@ -85,6 +86,7 @@ def export_episode(
     episodes = load_episodes(run_or_csv, evaluation=evaluation, iteration=iteration)
     index = episodes.index_of(episode)
     base = track if isinstance(track, Track) else load_track(track)
+    check_on_track(base, episodes.trace["X"], episodes.trace["Y"])
 
     _headless()
     from racer.viewer.render import ReplayRenderer

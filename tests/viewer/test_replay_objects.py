@@ -220,3 +220,16 @@ def test_replay_takes_the_track_from_the_runs_racer_toml(bots_run, tmp_path, cap
     shutil.copytree(root / "training-simtrace", logs / "training-simtrace")
     assert main(["replay", str(logs), "--out", str(out)]) == 2
     assert "give the track it was driven on, --track" in capsys.readouterr().err
+
+
+def test_replay_refuses_a_log_of_another_track(bots_run, tmp_path, capsys):
+    from racer.cli import main
+    from racer.track.io import read_track_array, resolve_track_path
+
+    root, _ = bots_run  # driven on oval
+    elsewhere = tmp_path / "elsewhere.npy"  # the oval, 20 m east
+    np.save(elsewhere, read_track_array(resolve_track_path("oval")) + [20.0, 0.0] * 3)
+    out = tmp_path / "episode.gif"
+    assert main(["replay", str(root), "--track", str(elsewhere), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "from the centre line of track elsewhere" in err and not out.exists()
