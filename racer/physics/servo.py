@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -152,10 +153,20 @@ class ServoBicycle:
 
     def yaw_rate(self, speed: np.ndarray, angle: np.ndarray) -> np.ndarray:
         """(N,) yaw rate [rad/s] for speed (N,) [m/s] and actual wheel angle (N,) [rad]."""
+        return speed * self.curvature(angle) / (1.0 + self.response.understeer * speed * speed)
+
+    def curvature(self, angle: np.ndarray) -> np.ndarray:
+        """(N,) steady rear-axle curvature [1/m] at walking pace for wheel angles (N,) [rad]."""
         r = self.response
-        return (r.yaw_gain * speed * np.tan(angle)
-                / (self.params.wheelbase * (1.0 + r.yaw_compression * angle * angle)
-                   * (1.0 + r.understeer * speed * speed)))  # fmt: skip
+        return (r.yaw_gain * np.tan(angle)
+                / (self.params.wheelbase * (1.0 + r.yaw_compression * angle * angle)))  # fmt: skip
+
+    @cached_property
+    def _steering_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """(curvatures [1/m], wheel angles [rad]) across the lock, for `steering_for_curvature`."""
+        lock = self.params.max_steering
+        angles = np.linspace(-lock, lock, 241)
+        return self.curvature(angles), angles
 
     def steering_for_curvature(
         self, curvature: np.ndarray, speed: np.ndarray | None = None
@@ -166,18 +177,15 @@ class ServoBicycle:
         (N,) [m/s], or at walking pace (no understeer) when None; a curve tighter than the car
         can take asks for the full lock.
         """
-        lock = self.params.max_steering
-        angles = np.linspace(-lock, lock, 241)
-        reach = self.yaw_rate(np.full_like(angles, 1e-9), angles) / 1e-9  # [1/m] per angle
         if speed is not None:
             curvature = curvature * (1.0 + self.response.understeer * speed * speed)
+        reach, angles = self._steering_table
         return np.interp(curvature, reach, angles)
 
     @property
     def max_curvature(self) -> float:
         """[1/m] the tightest steady turn, at full lock and walking pace (1 / 0.573 m in 2026)."""
-        lock = np.array([self.params.max_steering])
-        return float(self.yaw_rate(np.full(1, 1e-9), lock)[0] / 1e-9)
+        return float(self.curvature(np.array([self.params.max_steering]))[0])
 
     @property
     def observer_gain(self) -> float:
@@ -206,6 +214,7 @@ class ServoBicycle:
 
     def turn_radius(self, speed: float, steering: float) -> float:
         """[m] steady radius of the rear axle's circle for a held command (speed [m/s], [rad])."""
-        v = max(speed * self.response.speed_gain, 1e-9)
+        v = speed * self.response.speed_gain
         angle = float(np.clip(steering, -self.params.max_steering, self.params.max_steering))
-        return float(v / abs(self.yaw_rate(np.array([v]), np.array([angle]))[0]))
+        kappa = abs(float(self.curvature(np.array([angle]))[0]))
+        return (1.0 + self.response.understeer * v * v) / kappa

@@ -43,7 +43,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from racer.errors import ConfigError
-from racer.physics.car import GRAVITY, CarParams, MotionModel
+from racer.physics.car import GRAVITY, CarParams, KinematicBicycle, MotionModel
 
 FloatArray = NDArray[np.float64]
 
@@ -108,13 +108,7 @@ class SpeedLimits:
     @classmethod
     def from_car(cls, params: CarParams) -> SpeedLimits:
         """The limits of the kinematic bicycle with these parameters (module docstring)."""
-        return cls(
-            max_speed=params.max_speed,
-            min_speed=params.min_speed,
-            lateral_acceleration=params.friction * GRAVITY,
-            speed_lag=params.speed_lag,
-            max_curvature=math.tan(params.max_steering) / params.wheelbase,
-        )
+        return cls.from_model(KinematicBicycle(params))
 
     @classmethod
     def from_model(cls, model: MotionModel) -> SpeedLimits:
