@@ -18,11 +18,12 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# -rs lists each skipped test with its reason (most need ../shared beside the checkout).
 test: $(VENV)/.installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -rs
 
 test-slow: $(VENV)/.installed
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -rs -m slow
 
 # The main job: train on the default track with the bundled centre-line reward until the policy
 # drives 3 clean laps (or 10 minutes), then the console's reward graph, an ONNX export checked

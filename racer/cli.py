@@ -40,33 +40,32 @@ def _drive(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from racer.env.autopilot import Autopilot
     from racer.env.config import EnvConfig
-    from racer.env.racer_env import RacerEnv
+    from racer.env.core import RacerCore
+    from racer.env.rollout import autopilot_driver, rollout
     from racer.plots.frames import save_frames
     from racer.plots.track import draw_track
 
     config = EnvConfig(track=args.track, reverse=args.reverse,
-                       model_metadata=args.model_metadata or "")  # fmt: skip
-    env = RacerEnv(config)
-    pilot = Autopilot(env.core.tracks, env.core.action_space, model=env.core.model)
-    env.reset(seed=0)
-    action = np.zeros(env.action_space.shape, env.action_space.dtype)
+                       model_metadata=args.model_metadata or "",
+                       strict_action_space=not args.simulator_limits)  # fmt: skip
+    core = RacerCore(config, 1)
     frames, reward, info = [], 0.0, {}
-    for _ in range(args.max_steps):
-        obs, r, terminated, truncated, info = env.step(action)
-        reward += r
-        frames.append(obs)
-        action = pilot.act(info["params"])
-        if terminated or truncated:
-            break
+    try:
+        for step in rollout(core, autopilot_driver(core), rngs=[np.random.default_rng(0)],
+                            max_steps=args.max_steps):  # fmt: skip
+            reward += float(step.rewards[0])
+            frames.append(step.obs[0])
+            info = step.infos[0]
+    finally:
+        core.close()
     status = info["episode_status"]
-    print(f"{env.core.tracks[0].name}: {status} after {info['steps']} steps, "
+    print(f"{core.tracks[0].name}: {status} after {info['steps']} steps, "
           f"lap time {info['lap_time']:.2f} s (simulated), progress {info['progress']:.1f} %, "
           f"total reward {reward:.1f}")  # fmt: skip
     if args.out:
         out = Path(args.out)
-        track = env.core.tracks[int(args.reverse)]
+        track = core.tracks[int(args.reverse)]
         draw_track(track, out / "track.png")
         picks = [frames[int(k)] for k in np.linspace(1, len(frames) - 1, 6)]
         save_frames(picks, out / "camera.png")
@@ -75,28 +74,31 @@ def _drive(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    memory_limit = int(args.memory_limit * 2**30)
     if args.params:
-        return _replay_call(args.reward, args.params, args.timeout)
+        return _replay_call(args.reward, args.params, args.timeout, args.sandbox, memory_limit)
     from racer.lab.validate import validate_reward_function
     obstacles, bots = _race_type(args)
     report = validate_reward_function(
         args.reward, args.track, model_metadata=args.model_metadata or "", heatmap=args.out,
         timeout=args.timeout, seed=args.seed,
-        obstacles=obstacles, bots=bots,
+        obstacles=obstacles, bots=bots, sandbox=args.sandbox, memory_limit=memory_limit,
     )  # fmt: skip
-    print(report.format())
-    if args.console:
-        return 0 if report.console_ok else 1
-    return 0 if report.ok else 1
+    print(report.format(lenient=args.lenient))
+    if args.lenient:
+        return 0 if report.ok else 1
+    return 0 if report.console_ok else 1
 
 
-def _replay_call(reward: str, params_file: str, timeout: float) -> int:
+def _replay_call(reward: str, params_file: str, timeout: float, sandbox: bool,
+                 memory_limit: int) -> int:  # fmt: skip
     """Call a reward function once with saved params (``racer validate R.py --params F.json``)."""
     import json
     from pathlib import Path
 
     from racer.errors import ConfigError
-    from racer.reward.plugin import RewardCallError, RewardFunction, params_from_json
+    from racer.reward.failures import params_from_json
+    from racer.reward.worker import RewardWorker
 
     path = Path(params_file)
     try:
@@ -108,14 +110,31 @@ def _replay_call(reward: str, params_file: str, timeout: float) -> int:
                           f"column {exc.colno}.") from None  # fmt: skip
     if not isinstance(data, dict):
         raise ConfigError(f"the params file {path} must hold a JSON object (a params dict).")
-    function = RewardFunction(reward, timeout=timeout, save_failures=False)
+    worker = RewardWorker(reward, 1, timeout=timeout, memory_limit=memory_limit,
+                          sandbox=sandbox, save_failures=False)  # fmt: skip
     try:
-        value = function(params_from_json(data))
-    except RewardCallError as exc:
-        print(f"racer: the call fails:\n{exc}", file=sys.stderr)
+        batch = worker.call([0], [params_from_json(data)], types=True)
+    finally:
+        worker.close()
+    if batch.failures:
+        print(f"racer: the call fails:\n{batch.failures[0][1]}", file=sys.stderr)
         return 1
-    print(f"reward_function returned {value!r} ({function.last_type.__name__}) for {path}")
+    print(f"reward_function returned {batch.values[0]!r} ({batch.types[0]}) for {path}")
     return 0
+
+
+def _warn_console_rejects(reward: str) -> None:
+    """Say, before training, what in the reward file the DeepRacer console would refuse."""
+    from racer.reward.console import forbidden_findings
+    from racer.reward.plugin import resolve_reward_path
+
+    findings = forbidden_findings(resolve_reward_path(reward))
+    if findings:
+        print(f"warning: {reward} imports or calls what the DeepRacer console forbids. racer "
+              "runs it as your own code, with your permissions (network, files, programs); "
+              "`racer validate --sandbox` shows what it does without them:", file=sys.stderr)
+        for finding in findings:
+            print(f"  {finding}", file=sys.stderr)
 
 
 def _rescore(args: argparse.Namespace) -> int:
@@ -130,6 +149,8 @@ def _rescore(args: argparse.Namespace) -> int:
           f"{args.reward} ({result.calls:,} reward calls, {result.seconds:.1f} s)")  # fmt: skip
     print(f"correlation with the logged reward: {result.step_correlation:.3f} per step, "
           f"{result.episode_correlation:.3f} per episode")  # fmt: skip
+    where = "" if args.out else " (a new folder in the current one; --out DIR chooses another)"
+    print(f"wrote to {result.folder}{where}")
     print(f"per step:    {result.steps_csv}")
     print(f"per episode: {result.episodes_csv}")
     print(f"plot:        {result.plot}")
@@ -233,29 +254,34 @@ def _analyze(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from racer.env.config import EnvConfig
-    from racer.train.config import TrainConfig
+    from racer.errors import ConfigError
+    from racer.train.config import (
+        TRAIN_FLAGS,
+        TrainConfig,
+        config_from_flags,
+        load_config,
+    )
     from racer.train.trainer import Trainer
 
     if args.resume:
+        if args.config:
+            raise ConfigError("--resume continues a run with its own racer.toml: leave out "
+                              "--config (or start a new run from it without "
+                              "--resume).")  # fmt: skip
         trainer = Trainer(None, args.resume, resume=True)
         pairs = (("minutes", args.minutes), ("max_updates", args.updates))
         overrides = {key: value for key, value in pairs if value is not None}
         trainer.config = replace(trainer.config, **overrides)
     else:
         obstacles, bots = _race_type(args)
-        env = EnvConfig(track=args.track, reverse=args.reverse, reward_function=args.reward,
-                        model_metadata=args.model_metadata or "", obstacles=obstacles,
-                        bots=bots)  # fmt: skip
-        config = TrainConfig(
-            env=env, hyperparameters=args.hyperparameters or "", network=args.network or "",
-            num_envs=args.envs, seed=args.seed,
-            minutes=10.0 if args.minutes is None else args.minutes,
-            max_updates=args.updates or 0, stop_when_lapping=args.until_lapping,
-            update_every="episodes" if args.deepracer_iterations else "steps",
-        )  # fmt: skip
+        flags = {dest: getattr(args, dest) for dest in TRAIN_FLAGS}
+        flags.update(obstacles=obstacles, bots=bots)
+        base = load_config(args.config) if args.config else TrainConfig()
+        config = config_from_flags(base, flags)
+        _check_train_inputs(config)
         trainer = Trainer(config, args.out, pretrained=args.pretrained)
     cfg = trainer.config
+    _warn_console_rejects(cfg.env.reward_function)
     live = None
     if args.live:
         from racer.viewer.live import LiveView
@@ -282,12 +308,30 @@ def _train(args: argparse.Namespace) -> int:
     return 130 if result.stopped == "interrupted" else 0
 
 
+def _check_train_inputs(config: Any) -> None:
+    """Fail on a new run's bad track, reward function, hyperparameters or model_metadata now.
+
+    `_train` calls it before it says what it trains on; the trainer checks them again.
+    """
+    from racer.env.config import load_metadata
+    from racer.reward.plugin import resolve_reward_path
+    from racer.track import load_track
+    from racer.train.hyperparameters import load_hyperparameters
+
+    load_track(config.env.track, deduplicate=config.env.deduplicate_waypoints)
+    resolve_reward_path(config.env.reward_function)
+    if config.hyperparameters:
+        load_hyperparameters(config.hyperparameters)
+    load_metadata(config.env)
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from racer.train.runs import evaluate_and_log, load_policy
 
     loaded = load_policy(args.model, args.checkpoint, args.iteration)
     run = evaluate_and_log(loaded, track=args.track, reverse=True if args.reverse else None,
-                           laps=args.laps, resets=args.resets, out=args.out)  # fmt: skip
+                           laps=args.laps, resets=args.resets, out=args.out,
+                           rewards=args.rewards)  # fmt: skip
     result = run.result
     track = args.track or loaded.env.track
     print(f"{loaded.source} on {track}: {result.summary()}")
@@ -304,6 +348,9 @@ def _evaluate(args: argparse.Namespace) -> int:
               f"({ideal:.2f} s on the racing line, racer raceline): {ratios}")  # fmt: skip
     if run.simtrace is not None:
         print(f"evaluation simtrace: {run.simtrace}\nevaluation metrics:  {run.metrics}")
+        if not run.rewards:
+            print(f"rewards not computed (logged as 0): add --rewards to score the steps with "
+                  f"{loaded.env.reward_function}, which runs that file")  # fmt: skip
     return 0 if result.complete else 1
 
 
@@ -385,8 +432,8 @@ def _add_race_type(
 
 def _race_type(args: argparse.Namespace) -> tuple[Any, Any]:
     """The (ObstacleConfig, BotConfig) of `_add_race_type`'s options; None where not given."""
-    from racer.track.bots import BotConfig
-    from racer.track.obstacles import ObstacleConfig
+    from racer.objects.bots import BotConfig
+    from racer.objects.obstacles import ObstacleConfig
 
     obstacles = bots = None
     if args.obstacles is not None:
@@ -414,6 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     drive.add_argument("track", nargs="?", default="oval", help="bundled track name or .npy path")
     drive.add_argument("--reverse", action="store_true", help="drive the track backwards")
     drive.add_argument("--model-metadata", help="DeepRacer model_metadata.json (action space)")
+    _add_simulator_limits(drive)
     drive.add_argument("--out", help="folder for a track drawing and camera frames")
     drive.add_argument("--max-steps", type=int, default=5000, help="give up after this many steps")
     drive.set_defaults(func=_drive)
@@ -423,8 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check a reward function: the DeepRacer console's checks (syntax, names, "
         "imports, builtins, one parameter, five synthetic cars), then calls for cars all over the "
         "track in both directions, on and off the road, with every action, across the lap "
-        "wrap-around, and real episodes in the simulator. Exit status 0 only when it would run a "
-        "whole training without failing.",
+        "wrap-around, and real episodes in the simulator, in a worker process that is killed if "
+        "a call hangs, crashes or runs out of memory. Exit status 0 only when it would run a "
+        "whole training without failing and the DeepRacer console would accept it (--lenient: "
+        "only the first).",
     )  # fmt: skip
     validate.add_argument("reward", help="reward function file (or a bundled example name)")
     validate.add_argument("--track", default="oval", help="bundled track name or .npy path")
@@ -433,8 +483,16 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--timeout", type=float, default=1.0,
                           help="longest a call may take, in seconds (default 1)")  # fmt: skip
     validate.add_argument("--seed", type=int, default=0, help="seed of the random poses")
+    validate.add_argument("--lenient", action="store_true",
+                          help="pass what only the DeepRacer console rejects (racer runs it)")
     validate.add_argument("--console", action="store_true",
-                          help="also fail on what only the DeepRacer console rejects")  # fmt: skip
+                          help=argparse.SUPPRESS)  # the default now; kept for old scripts
+    validate.add_argument("--sandbox", action="store_true",
+                          help="run the function with no network, no writes and no programs "
+                          "(what this machine allows; the report says what it did not)")
+    validate.add_argument("--memory-limit", type=float, default=4.0, metavar="GB",
+                          help="memory the function's worker process may use (default 4; "
+                          "0: no limit)")  # fmt: skip
     _add_race_type(validate)
     validate.add_argument("--params", metavar="FILE.json",
                           help="replay one call with saved params (from a failure)")  # fmt: skip
@@ -451,7 +509,8 @@ def build_parser() -> argparse.ArgumentParser:
     rescore.add_argument("--reward", required=True, help="the new reward function file")
     rescore.add_argument("--track", required=True,
                          help="the track the run was driven on (bundled name or .npy)")  # fmt: skip
-    rescore.add_argument("--out", help="output folder (default: RUN/rescore-<reward name>)")
+    rescore.add_argument("--out", help="output folder (default: ./rescore-<run>-<reward> in the "
+                         "current folder; the run's own folder is never written to)")  # fmt: skip
     rescore.add_argument("--evaluation", action="store_true",
                          help="re-score the evaluation logs, not the training logs")  # fmt: skip
     rescore.add_argument("--timeout", type=float, default=1.0,
@@ -554,23 +613,36 @@ def build_parser() -> argparse.ArgumentParser:
         "deepracer-utils reads it. Each iteration is committed atomically; a stopped or killed "
         "run continues with --resume.",
     )  # fmt: skip
-    train.add_argument("--track", default="oval", help="bundled track name or .npy path")
-    train.add_argument("--reverse", action="store_true", help="drive the track backwards")
-    train.add_argument("--reward", default="follow_center_line",
-                       help="reward function file or bundled example name")  # fmt: skip
+    # Every flag that sets a TrainConfig field defaults to None: left out, it keeps the value
+    # of --config's file, or the field's default (`racer.train.config.TRAIN_FLAGS`).
+    from racer.train.config import TrainConfig
+    from racer.train.config import flag_default as d
+
+    train.add_argument("--config", metavar="RACER.TOML",
+                       help="start from this configuration (a run's racer.toml or run folder "
+                       "reproduces that run); flags given as well override it")  # fmt: skip
+    train.add_argument("--track", help=f"bundled track name or .npy path (default {d('track')})")
+    train.add_argument("--reverse", action="store_true", default=None,
+                       help="drive the track backwards")  # fmt: skip
+    train.add_argument("--reward", help="reward function file or bundled example name (default "
+                       f"{d('reward')})")  # fmt: skip
     train.add_argument("--model-metadata", help="DeepRacer model_metadata.json (actions, network)")
+    _add_simulator_limits(train)
     train.add_argument("--hyperparameters", help="DeepRacer hyperparameters.json")
     train.add_argument("--network", help="network preset (overrides model_metadata.json)")
-    train.add_argument("--envs", type=int, default=16, help="cars simulated at once")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--minutes", type=float, help="wall-clock budget (default 10)")
+    train.add_argument("--envs", type=int, help=f"cars simulated at once (default {d('envs')})")
+    train.add_argument("--seed", type=int, help=f"seed (default {d('seed')})")
+    train.add_argument("--minutes", type=float,
+                       help=f"wall-clock budget (default {d('minutes'):g})")  # fmt: skip
     train.add_argument("--updates", type=int, help="stop after this many PPO updates")
-    train.add_argument("--deepracer-iterations", action="store_true",
+    train.add_argument("--deepracer-iterations", action="store_true", default=None,
                        help="update after num_episodes_between_training episodes, as DeepRacer "
-                       "(default: after 256 steps of every car)")  # fmt: skip
-    train.add_argument("--until-lapping", action="store_true",
+                       f"(default: after {TrainConfig().steps_per_car} steps of every "
+                       "car)")  # fmt: skip
+    train.add_argument("--until-lapping", action="store_true", default=None,
                        help="stop once a lap check drives 3 clean laps")  # fmt: skip
     _add_race_type(train)
+    train.set_defaults(simulator_limits=None, obstacles=None, bots=None)
     train.add_argument("--live", action="store_true",
                        help="watch car 0 of the batch drive, in a window of its own")  # fmt: skip
     train.add_argument("--out", default="runs/train", help="run folder (default runs/train)")
@@ -595,6 +667,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--iteration", type=int,
                           help="a DeepRacer model folder's model_<n>.pb (default: newest)")
     evaluate.add_argument("--out", help="folder for the logs (default: the run folder)")
+    evaluate.add_argument("--rewards", action="store_true",
+                          help="score every step of the evaluation log with the run's reward "
+                          "function (this imports and runs RUN/reward_function.py; without it "
+                          "no reward function is loaded and the logged rewards are 0)")  # fmt: skip
     evaluate.set_defaults(func=_evaluate)
     race = sub.add_parser(
         "race", help="race several trained policies against each other on one track",
@@ -628,6 +704,16 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", help="output PNG (default RUN/reward_graph.png)")
     plot.set_defaults(func=_plot)
     return parser
+
+
+def _add_simulator_limits(parser: argparse.ArgumentParser) -> None:
+    """``--simulator-limits``, the flag the action-space errors point to (SIMULATOR_LIMITS_FIX)."""
+    parser.add_argument(
+        "--simulator-limits",
+        action="store_true",
+        help="accept an action space beyond the DeepRacer console's limits, as the simulator "
+        "does (it clips the commands to +-30 deg and 0.1-4 m/s)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,3 +25,7 @@ class ExportError(RacerError):
 
 class LogError(RacerError):
     """A log (simtrace CSV, metrics JSON, model folder) is missing or malformed."""
+
+
+class CheckpointError(RacerError):
+    """A policy checkpoint (SB3 zip) is damaged, or carries objects racer will not unpickle."""

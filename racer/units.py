@@ -26,8 +26,3 @@ def rad_to_deg(angle_rad):
 def wrap_angle(angle_rad):
     """Wrap an angle [rad] (scalar or array) to [-pi, pi)."""
     return np.mod(np.asarray(angle_rad) + math.pi, 2.0 * math.pi) - math.pi
-
-
-def fraction_to_percent(fraction):
-    """Convert a fraction of a lap (0..1) to DeepRacer's percent (0..100)."""
-    return 100.0 * fraction

@@ -1,7 +1,7 @@
 """Environment throughput: steps/s of RacerEnv and RacerVecEnv, and where the time goes.
 
     python scripts/bench_env.py [--track oval] [--motion-model deepracer] [--seconds 5]
-        [--sizes 1,8,64] [--obstacles 6] [--bots 3] [--repeats 3]
+        [--sizes 1,8,64] [--obstacles 6] [--bots 3] [--repeats 3] [--isolation both]
 
 Every run has the camera on and calls the bundled centre-line reward function (a Python file
 loaded as DeepRacer would) for every car on every step. Cars drive a fixed cycle of actions and
@@ -10,6 +10,9 @@ race type (M boxes, fixed and then randomized per episode, crashes judged, drawn
 after the time trial, and prints its share of the time-trial steps/s (the median of ``--repeats``
 pairs of runs, the time trial measured again just before each); ``--bots B`` does the same for
 head-to-bot (B bot cars per car, randomized per episode, with lane changes, moving every step).
+``--isolation`` picks where the reward calls run (`racer.reward.calls`): "process" (a worker
+process, the default), "none" (in this process), or "both" (each figure for each, measured in
+alternation, so that both see the same load).
 Figures are wall-clock on this machine: noisy, never asserted in tests.
 """
 
@@ -27,13 +30,26 @@ from racer.env.config import EnvConfig
 from racer.env.core import RacerCore
 from racer.env.racer_env import RacerEnv
 from racer.env.vec_env import RacerVecEnv
+from racer.objects.bots import BotConfig
+from racer.objects.obstacles import ObstacleConfig
 from racer.physics.motion import DEFAULT_MOTION_MODEL, MOTION_MODELS
-from racer.track.bots import BotConfig
-from racer.track.obstacles import ObstacleConfig
+from racer.reward.calls import DEFAULT_ISOLATION, RewardCalls
+
+ISOLATION = [DEFAULT_ISOLATION]  # set by --isolation
+
+
+def isolate(core: RacerCore) -> None:
+    """Give ``core`` reward calls with ``ISOLATION[0]`` (EnvConfig has no such field yet)."""
+    if (core.reward.worker is not None) == (ISOLATION[0] == "process"):
+        return
+    core.reward.close()
+    core.reward = RewardCalls(core.config.reward_function, core.n,
+                              timeout=core.config.reward_timeout, isolation=ISOLATION[0])
 
 
 def single_env(config: EnvConfig, seconds: float) -> float:
     env = RacerEnv(config)
+    isolate(env.core)
     env.reset(seed=0)
     n_actions = env.action_space.n
     for k in range(50):  # warm up the compiled kernels
@@ -45,11 +61,14 @@ def single_env(config: EnvConfig, seconds: float) -> float:
             steps += 1
             if term or trunc:
                 env.reset()
-    return steps / (time.perf_counter() - start)
+    rate = steps / (time.perf_counter() - start)
+    env.close()
+    return rate
 
 
 def vec_env(config: EnvConfig, n: int, seconds: float) -> float:
     env = RacerVecEnv(config, n, seed=0)
+    isolate(env.core)
     env.reset()
     n_actions = env.action_space.n
     actions = np.arange(n) % n_actions
@@ -60,7 +79,9 @@ def vec_env(config: EnvConfig, n: int, seconds: float) -> float:
         for _ in range(20):
             env.step((actions + steps) % n_actions)
             steps += 1
-    return steps * n / (time.perf_counter() - start)
+    rate = steps * n / (time.perf_counter() - start)
+    env.close()
+    return rate
 
 
 class Timed:
@@ -71,18 +92,22 @@ class Timed:
         self.core = core
         for obj, name, label in (
             (core.tracks[0], "locate", "track queries"),
-            (core.camera, "render", "camera"),
+            (core.sensors.camera, "render", "camera"),
             (core.model, "step", "car physics"),
             (core, "_build_params", "params dicts"),
             (core, "_finish_episodes", "episode rules"),
             (core, "_fill_infos", "infos"),
         ):
             self._wrap(obj, name, label)
-        if core.boxes is not None:
-            self._wrap(core.boxes, "render", "camera: boxes")
-        if core.bot_config.count:
-            self._wrap(core, "_advance_bots", "bot motion")
-        core.reward_functions = [self._timed_reward(f) for f in core.reward_functions]
+        if core.sensors.box_renderers:
+            self._wrap(core.sensors.box_renderers[0], "render", "camera: boxes")
+        if core.world.num_objects:
+            self._wrap(core.world, "move", "object motion")
+            self._wrap(core.world, "collide", "object hits")
+        if core.reward.worker is not None:  # the whole round trip
+            self._wrap(core.reward.worker, "call", "reward calls (worker)")
+        calls = core.reward._calls
+        calls[:] = [self._timed_reward(f) for f in calls]
 
     def _wrap(self, obj, name, label):
         inner = getattr(obj, name)
@@ -97,10 +122,10 @@ class Timed:
         object.__setattr__(obj, name, timed)
 
     def _timed_reward(self, fn):
-        def timed(params):
+        def timed(params, waypoints):
             t = time.perf_counter()
             try:
-                return fn(params)
+                return fn(params, waypoints)
             finally:
                 self.totals["reward function calls"] += time.perf_counter() - t
 
@@ -109,6 +134,7 @@ class Timed:
 
 def breakdown(config: EnvConfig, n: int, steps: int = 300) -> None:
     env = RacerVecEnv(config, n, seed=0)
+    isolate(env.core)
     env.reset()
     actions = np.arange(n) % env.action_space.n
     for _ in range(20):
@@ -142,17 +168,30 @@ def main() -> None:
     parser.add_argument("--bots", type=int, default=0, help="also run with B bot cars per car")
     parser.add_argument("--repeats", type=int, default=3,
                         help="time-trial/race-type pairs per share (median reported)")  # fmt: skip
+    parser.add_argument("--isolation", default=DEFAULT_ISOLATION,
+                        choices=("process", "none", "both"),
+                        help="where the reward calls run (default: racer's default)")  # fmt: skip
     args = parser.parse_args()
     config = EnvConfig(track=args.track, motion_model=args.motion_model)
+    isolations = ["none", "process"] if args.isolation == "both" else [args.isolation]
     print(
         f"track {args.track}, camera 160x120 grayscale, reward follow_center_line.py, "
-        f"{os.cpu_count()} CPUs"
+        f"{os.cpu_count()} CPUs, reward isolation {' / '.join(isolations)}"
     )
-    print(f"RacerEnv (single)      {single_env(config, args.seconds):9,.0f} steps/s")
     sizes = [int(s) for s in args.sizes.split(",")]
-    for n in sizes:
-        print(f"RacerVecEnv N={n:<3d}      {vec_env(config, n, args.seconds):9,.0f} steps/s")
-    breakdown(config, max(sizes))
+    for label, measure in [("RacerEnv (single)", lambda: single_env(config, args.seconds))] + [
+        (f"RacerVecEnv N={n:<3d}", lambda n=n: vec_env(config, n, args.seconds)) for n in sizes
+    ]:
+        rates = []
+        for isolation in isolations:
+            ISOLATION[0] = isolation
+            rates.append(f"{measure():9,.0f}")
+        print(f"{label:22s} {' / '.join(rates)} steps/s")
+    for isolation in isolations:
+        ISOLATION[0] = isolation
+        print(f"\nreward isolation {isolation}:", end="")
+        breakdown(config, max(sizes))
+    ISOLATION[0] = isolations[-1]
     for randomize in (False, True) if args.obstacles else ():
         where = "randomized per episode" if randomize else "fixed, DeepRacer's default"
         boxes = ObstacleConfig(count=args.obstacles, randomize=randomize)
@@ -185,6 +224,7 @@ def compare(title: str, config: EnvConfig, base: EnvConfig, sizes: list[int], se
         print(f"RacerVecEnv N={n:<3d}      {float(np.median(rates)):9,.0f} steps/s (median; "
               f"{float(np.median(shares)):.0f} % of the time trial, runs: {listed} %)")
     breakdown(config, max(sizes))
+
 
 if __name__ == "__main__":
     main()

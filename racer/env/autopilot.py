@@ -14,6 +14,7 @@ import numpy as np
 from racer.physics.actions import ActionSpace, DiscreteActionSpace
 from racer.physics.car import CarParams, KinematicBicycle, MotionModel
 from racer.track import Track
+from racer.units import deg_to_rad, rad_to_deg
 
 
 class Autopilot:
@@ -51,7 +52,7 @@ class Autopilot:
 
     def steering_deg(self, params: dict[str, Any]) -> float:
         """The pursuit steering angle [deg, + left] for the car described by ``params``."""
-        yaw = math.radians(params["heading"])
+        yaw = deg_to_rad(params["heading"])
         tx, ty = self.aim_point(params)
         back = self.car.model_point - self.car.rear_axle  # model point to rear axle [m]
         rx = params["x"] - back * math.cos(yaw)
@@ -61,7 +62,7 @@ class Autopilot:
         curvature = 2.0 * math.sin(alpha) / max(distance, 1e-6)  # [1/m] the pursuit arc
         speed = np.array([float(params["speed"])])
         steering = self.model.steering_for_curvature(np.array([curvature]), speed)
-        return math.degrees(float(steering[0]))
+        return rad_to_deg(float(steering[0]))
 
     def act(self, params: dict[str, Any]) -> int | np.ndarray:
         """The action to take next, for the env's action space."""

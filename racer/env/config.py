@@ -6,11 +6,15 @@ from dataclasses import dataclass, field
 
 from racer.env.episode import EpisodeConfig
 from racer.errors import ConfigError
+from racer.formats.model_metadata import DEFAULT_MODEL_METADATA, ModelMetadata, load_model_metadata
+from racer.objects.bots import BotConfig
+from racer.objects.obstacles import ObstacleConfig
 from racer.physics.car import CarParams
 from racer.physics.motion import DEFAULT_MOTION_MODEL, MOTION_MODELS
 from racer.sensors.camera import CameraConfig
-from racer.track.bots import BotConfig
-from racer.track.obstacles import ObstacleConfig
+
+_SUPPORTED_CAMERAS = ("FRONT_FACING_CAMERA", "observation", "LEFT_CAMERA", "STEREO_CAMERAS")
+_SUPPORTED_SENSORS = (*_SUPPORTED_CAMERAS, "LIDAR", "SECTOR_LIDAR", "DISCRETIZED_SECTOR_LIDAR")
 
 
 @dataclass(frozen=True)
@@ -84,3 +88,22 @@ class EnvConfig:
                 f"motion_model {self.motion_model!r} is unknown; choose one of "
                 f"{', '.join(MOTION_MODELS)}."
             )
+
+
+def load_metadata(config: EnvConfig) -> ModelMetadata:
+    """The model_metadata the config names, or racer's default.
+
+    Raises:
+        ConfigError: a sensor racer does not simulate (and `load_model_metadata`'s errors).
+    """
+    if not config.model_metadata:
+        return DEFAULT_MODEL_METADATA
+    metadata = load_model_metadata(config.model_metadata, strict=config.strict_action_space)
+    unsupported = [s for s in metadata.sensor if s not in _SUPPORTED_SENSORS]
+    if unsupported:
+        raise ConfigError(
+            f"{config.model_metadata}: sensor {', '.join(unsupported)} is not supported yet; racer "
+            f"simulates {', '.join(_SUPPORTED_SENSORS)}. Remove {', '.join(unsupported)} from "
+            f'"sensor".'
+        )
+    return metadata

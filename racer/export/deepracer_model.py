@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from racer.errors import ExportError
 from racer.export.deepracer_archive import is_model_archive, unpack_model_archive
-from racer.physics.model_metadata import ModelMetadata, load_model_metadata
+from racer.formats.model_metadata import ModelMetadata, load_model_metadata
 
 DEFAULT_THREADS = 1
 """OpenVINO's inference threads by default: one, as for `racer.export.runner.OnnxPolicy`, which

@@ -34,8 +34,8 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import sys
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -474,8 +474,14 @@ def _quiet_exporter() -> Iterator[None]:
 
 
 def _write_atomically(data: bytes, path: Path) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and os.replace."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``data`` to ``path`` through a temporary file in the same folder and os.replace.
+
+    The file gets the mode every other file of a run has, 0666 less the umask (0644 under the
+    usual 022): the temporary file is created with it, where ``tempfile.mkstemp`` would give
+    0600, which the rename would keep.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -40,6 +40,10 @@ class Analysis:
         continuous: True when ``action`` holds ``[steer speed]`` strings.
         action_labels: (A,) the action classes: discrete action indices, or steering bins.
         action_counts: (A,) driven rows per action class.
+        action_steer: (A,) [deg] each class's commanded steering: a discrete action's (its
+            rows' median), or a steering bin's centre.
+        action_speed: (A,) [m/s] each class's commanded speed: a discrete action's (its rows'
+            median), or the median speed of a bin's rows (NaN for an empty bin).
         steer: (R,) [deg] commanded steering of the driven rows (for the continuous 2-D plot).
         section_bounds: (S+1,) waypoint index bounds of the track sections.
         section_counts: (S, A) driven rows per section (by ``closest_waypoint``) and action class.
@@ -69,6 +73,8 @@ class Analysis:
     continuous: bool
     action_labels: list[str]
     action_counts: np.ndarray
+    action_steer: np.ndarray
+    action_speed: np.ndarray
     steer: np.ndarray
     section_bounds: np.ndarray
     section_counts: np.ndarray
@@ -144,6 +150,13 @@ def compute_analysis(trace: Simtrace, track: Track, sections: int = 6) -> Analys
         labels = [str(a) for a in unique]
         classes = np.searchsorted(unique, index)
     counts = np.bincount(classes, minlength=len(labels)).astype(np.int64)
+    speed = trace["throttle"][driven]
+    action_speed = np.array([np.median(speed[classes == c]) if counts[c] else np.nan
+                             for c in range(len(labels))])  # fmt: skip
+    if continuous:
+        action_steer = 0.5 * (STEER_BINS[:-1] + STEER_BINS[1:])
+    else:
+        action_steer = np.array([np.median(steer[classes == c]) for c in range(len(labels))])
     waypoints = track.num_waypoints - (1 if track.closed else 0)
     bounds = np.round(np.linspace(0, waypoints, sections + 1)).astype(np.int64)
     wp = trace["closest_waypoint"][driven]
@@ -172,7 +185,8 @@ def compute_analysis(trace: Simtrace, track: Track, sections: int = 6) -> Analys
     off = np.isin(status, OFF_TRACK)
     return Analysis(
         track=track, x=x, y=y, reward=trace["reward"][driven], throttle=trace["throttle"][driven],
-        continuous=continuous, action_labels=labels, action_counts=counts, steer=steer,
+        continuous=continuous, action_labels=labels, action_counts=counts,
+        action_steer=action_steer, action_speed=action_speed, steer=steer,
         section_bounds=bounds, section_counts=section_counts, episode_iteration=ep_iter_a,
         episode_number=np.array(ep_num), episode_progress=ep_prog_a, episode_reward=ep_rew_a,
         episode_status=np.array(ep_status, dtype=object), start_waypoint=np.array(ep_start),
@@ -222,16 +236,12 @@ def analyze_run(
     plots.draw_track_scatter(a.track, a.x, a.y, a.throttle, "speed [m/s]", "Commanded speed",
                              out / "speed_map.png", cmap="plasma")  # fmt: skip
     captions["speed_map.png"] = "Where the car goes fast: every driven step, coloured by throttle."
-    plots.draw_actions(a.action_labels, a.action_counts, a.continuous, a.steer, a.throttle,
-                       out / "actions.png")  # fmt: skip
-    captions["actions.png"] = (
-        "Action distribution over all driven steps (continuous: steering vs speed)."
-    )
-    plots.draw_section_actions(a.action_labels, a.section_counts, a.section_bounds,
-                               out / "actions_by_section.png")  # fmt: skip
-    captions["actions_by_section.png"] = (
-        "Actions per track section (sections by closest waypoint): what the car does where."
-    )
+    ticks, compact, axis = action_ticks(a)
+    plots.draw_actions(ticks, a.action_counts, a.continuous, a.steer, a.throttle,
+                       out / "actions.png", xlabel=axis)  # fmt: skip
+    plots.draw_section_actions(compact, a.section_counts, a.section_bounds,
+                               out / "actions_by_section.png", xlabel=axis)  # fmt: skip
+    captions.update(_action_captions(a))
     plots.draw_progress(a.episode_progress, a.iterations, a.iteration_progress,
                         a.iteration_reward, out / "progress.png", a.episode_lap_time,
                         a.iteration_lap_time, a.iteration_best_lap_time)  # fmt: skip
@@ -249,6 +259,40 @@ def analyze_run(
     index = out / "index.html"
     _write_index(index, run_path, a, captions)
     return AnalyzeResult(analysis, captions, index, out)
+
+
+def action_ticks(a: Analysis) -> tuple[list[str], list[str], str]:
+    """The action charts' tick labels and x-axis label.
+
+    Returns:
+        (ticks, compact ticks, axis label): a discrete action as its index above its steering
+        [deg] and speed [m/s], one per line (compact, on one line: ``"3: +15°, 1.5"``); a
+        continuous log's steering bins as they are.
+    """
+    if a.continuous:
+        return list(a.action_labels), list(a.action_labels), "steering bin [deg]"
+    ticks, compact = [], []
+    for label, steer, speed in zip(a.action_labels, a.action_steer, a.action_speed, strict=True):
+        ticks.append(f"{label}\n{steer:+.3g}°\n{speed:.3g} m/s")
+        compact.append(f"{label}: {steer:+.3g}°, {speed:.3g}")
+    return ticks, compact, "action: index, steering [deg], speed [m/s]"
+
+
+def _action_captions(a: Analysis) -> dict[str, str]:
+    """The captions of the two action charts, for a discrete or a continuous action space."""
+    if a.continuous:
+        return {
+            "actions.png": "Steering [deg] against speed [m/s] over all driven steps "
+            "(a continuous action space).",
+            "actions_by_section.png": "Steering per track section (sections by closest "
+            "waypoint; continuous steering in bins [deg]): what the car does where.",
+        }
+    return {
+        "actions.png": f"Steps per action over all driven steps: each of the "
+        f"{len(a.action_labels)} discrete actions used, by index, steering [deg] and speed [m/s].",
+        "actions_by_section.png": "Steps per action and track section (sections by closest "
+        "waypoint): what the car does where.",
+    }
 
 
 def _write_index(path: Path, run: Path, a: Analysis, captions: dict[str, str]) -> None:

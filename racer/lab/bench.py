@@ -179,8 +179,8 @@ def run_job(job: Job | dict[str, Any], say: Callable[[str], None] = print) -> di
     exactly its budget from nothing.
     """
     from racer.env.config import EnvConfig
-    from racer.track.bots import BotConfig
-    from racer.track.obstacles import ObstacleConfig
+    from racer.objects.bots import BotConfig
+    from racer.objects.obstacles import ObstacleConfig
     from racer.train.config import TrainConfig
     from racer.train.runs import evaluate_and_log, load_policy
     from racer.train.trainer import Trainer
@@ -205,7 +205,8 @@ def run_job(job: Job | dict[str, Any], say: Callable[[str], None] = print) -> di
     trained = Trainer(config, run, say=say).run()
     if trained.stopped == "interrupted":
         raise KeyboardInterrupt
-    evaluation = evaluate_and_log(load_policy(run, "best"), laps=job.laps).result
+    # The job's own reward function (it trained with it): its evaluation log keeps the rewards.
+    evaluation = evaluate_and_log(load_policy(run, "best"), laps=job.laps, rewards=True).result
     ideal = ideal_lap_time(load_track(str(track)))
     from racer.logs.progress import read_progress
 

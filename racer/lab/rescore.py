@@ -33,13 +33,13 @@ import numpy as np
 from racer.errors import LogError, RacerError
 from racer.logs.objects import BOT, BOX, RunObjects, TraceObjects, run_objects, trace_objects
 from racer.logs.simtrace import Simtrace, find_simtraces, read_simtrace
+from racer.objects.bots import BOT_LENGTH, BOT_WIDTH
+from racer.objects.params import BOT_CAR_Z, OBSTACLE_Z, describe_objects, fill_object_keys
 from racer.physics.car import CarParams
 from racer.plots.reward import draw_rescore
-from racer.reward.objects import BOT_CAR_Z, OBSTACLE_Z, describe_objects, fill_object_keys
 from racer.reward.params import params_at_poses
 from racer.reward.plugin import DEFAULT_TIMEOUT, RewardFunction, guarded_calls
 from racer.track import Track, TrackQuery, load_track
-from racer.track.bots import BOT_LENGTH, BOT_WIDTH
 
 #: Rows on which DeepRacer does not call the reward function.
 NOT_SCORED = ("prepare", "pause", "park")
@@ -78,6 +78,38 @@ class RescoreResult:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
+    @property
+    def folder(self) -> Path:
+        """The folder the results were written to."""
+        return self.steps_csv.parent
+
+
+def default_out(run: str | Path, reward: str | Path, cwd: str | Path | None = None) -> Path:
+    """Where `rescore_run` writes without ``out``: ``./rescore-<run>-<reward>/``.
+
+    A new folder under the current one, never inside the run: a downloaded DeepRacer model
+    folder stays as it was downloaded.
+
+    Args:
+        run: the run folder or simtrace CSV.
+        reward: the new reward file (or bundled example name).
+        cwd: the folder to put it in; default the current one.
+
+    Raises:
+        RacerError: the current folder is the run folder or inside it (give ``out``).
+    """
+    base = Path(cwd if cwd is not None else Path.cwd()).resolve()
+    run_path = Path(run).resolve()
+    folder = run_path if run_path.is_dir() else run_path.parent
+    if folder.name.endswith("simtrace"):  # a CSV of a model folder's training-simtrace/
+        folder = folder.parent
+    if base == folder or folder in base.parents:
+        raise RacerError(f"racer rescore does not write into the run's folder {folder}, and the "
+                         "current folder is inside it: give --out DIR, or run it from another "
+                         "folder.")  # fmt: skip
+    name = run_path.name if run_path.is_dir() else run_path.stem
+    return base / f"rescore-{name}-{Path(str(reward)).stem}"
+
 
 def rescore_run(
     run: str | Path,
@@ -94,7 +126,8 @@ def rescore_run(
         run: a model folder (deepracer-for-cloud, console download, racer) or a simtrace CSV.
         reward: the new reward file (or a bundled example name).
         track: the track the run was driven on (bundled name or ``.npy`` path).
-        out: the output folder; default ``RUN/rescore-<reward name>/`` (next to a CSV file).
+        out: the output folder; default ``./rescore-<run name>-<reward name>/`` under the
+            current folder (`default_out`: never inside the run's folder).
         kind: ``training`` or ``evaluation`` logs.
         timeout: [s] the longest one reward call may take.
 
@@ -111,11 +144,8 @@ def rescore_run(
         raise LogError(f"{run} holds no {kind} simtrace.")
     trace = read_simtrace(files)
     base = load_track(track)
-    run_path = Path(run)
     reward_name = Path(str(reward)).stem
-    if out is None:
-        out = (run_path if run_path.is_dir() else run_path.parent) / f"rescore-{reward_name}"
-    out = Path(out)
+    out = Path(out) if out is not None else default_out(run, reward)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

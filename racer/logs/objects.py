@@ -36,8 +36,8 @@ from racer.errors import LogError, RacerError
 from racer.logs.atomic import write_text_atomic
 from racer.logs.recorder import EpisodeLog
 from racer.logs.simtrace import OBJECTS_SUFFIX, Simtrace
-from racer.track.bots import BotConfig
-from racer.track.obstacles import ObstacleConfig
+from racer.objects.bots import BotConfig
+from racer.objects.obstacles import ObstacleConfig
 
 #: Decimals written for x, y [m] and heading [rad].
 DECIMALS = 4

@@ -5,7 +5,8 @@
   objects, its ``{n}-objects.csv`` sidecar (`racer.logs.objects`).
 - `RobomakerLog`: the text log DeepRacer's simulation worker prints, with the ``SIM_TRACE_LOG:``
   line of every step at printf precision and the header lines the log parsers look for (the
-  hyper-parameters block, the action space, the sensor list, the world name).
+  hyper-parameters block, the action space, the sensor list, the world name); `roll_back_log`
+  cuts it back to its size at a commit (`RobomakerLog.sync`), so a resume never repeats lines.
 - `TrainingMetrics` and `write_evaluation_metrics` (from `racer.logs.metrics`): the metrics JSON.
 
 Every OSError becomes a `LogError` that names the file and says what to do.
@@ -15,21 +16,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
+from racer.formats.model_metadata import ModelMetadata
 from racer.logs.atomic import log_error, write_text_atomic
 from racer.logs.metrics import TrainingMetrics, write_evaluation_metrics
 from racer.logs.objects import write_objects
 from racer.logs.recorder import EpisodeLog
 from racer.logs.simtrace import SIMTRACE_COLUMNS
-from racer.physics.model_metadata import ModelMetadata
 
 __all__ = [
-    "SIMTRACE_WIDTHS", "RobomakerLog", "TrainingMetrics", "header_lines", "sim_trace_log_line",
-    "simtrace_text", "write_evaluation_metrics", "write_simtrace",
+    "SIMTRACE_WIDTHS", "RobomakerLog", "TrainingMetrics", "header_lines", "roll_back_log",
+    "sim_trace_log_line", "simtrace_text", "write_evaluation_metrics", "write_simtrace",
 ]  # fmt: skip
 
 #: Column counts of the simtrace versions: the console's 17, + obstacle_crash_counter, + wall_clock.
@@ -145,6 +147,34 @@ def header_lines(
     ]
 
 
+def roll_back_log(path: Path | str, size: int) -> int:
+    """Cut an appended log back to ``size`` bytes, its size at the last commit.
+
+    Lines appended after the commit belong to an update that was never committed; a resumed
+    run writes them again, so they would appear twice. A log already shorter is left as it is.
+
+    Args:
+        path: the log (e.g. ``RunFolder.robomaker_log``); a missing file is left missing.
+        size: [bytes] what `RobomakerLog.sync` returned at the commit.
+
+    Returns:
+        The number of bytes dropped.
+
+    Raises:
+        LogError: the file cannot be cut.
+    """
+    path = Path(path)
+    try:
+        extra = path.stat().st_size - size
+        if extra > 0:
+            os.truncate(path, size)
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise log_error("roll back the log", path, exc) from None
+    return max(extra, 0)
+
+
 class RobomakerLog:
     """DeepRacer's simulation ("robomaker") log, appended line by line.
 
@@ -199,15 +229,21 @@ class RobomakerLog:
         lines.extend(sim_trace_log_line(row, self.columns) for row in episode.rows)
         self.write_lines(lines)
 
-    def write_best_model_selection(self, metric: str, values: Sequence[float]) -> None:
-        """Append DeepRacer's summary of the evaluations after an iteration.
+    def sync(self) -> int:
+        """Flush the log to disk (fsync) and return its size [bytes], for a commit record.
 
-        Args:
-            metric: the best-model metric, ``"progress"``, ``"reward"`` or ``"laptime"``.
-            values: the metric of each evaluation episode.
+        Raises:
+            LogError: the flush failed (e.g. the disk is full).
+            ValueError: the log is closed.
         """
-        self.write_lines([f"[BestModelSelection] Number of evaluations: {len(values)} "
-                          f"Evaluation episode {metric}: {list(values)!r}"])  # fmt: skip
+        if self._file is None:
+            raise ValueError(f"the log {self.path} is closed.")
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            return os.fstat(self._file.fileno()).st_size
+        except OSError as exc:
+            raise log_error("write to the log", self.path, exc) from None
 
     def close(self) -> None:
         """Close the file (idempotent)."""

@@ -1,7 +1,7 @@
 """DeepRacer action spaces: the action table and its SI decoding.
 
 A DeepRacer model declares what its policy may command in ``model_metadata.json`` (SPEC section
-3.1; read by `racer.physics.model_metadata`). This module holds the two action spaces as frozen
+3.1; read by `racer.formats.model_metadata`). This module holds the two action spaces as frozen
 dataclasses with the console's validation limits, and decodes batched policy actions into the car
 command: steering [rad] and speed [m/s], plus the steering in degrees exactly
 as DeepRacer's ``params`` and simtrace show it (SPEC 1.3 item 10), so `-30.0` stays `-30.0` instead
@@ -35,14 +35,16 @@ CONSOLE_DISCRETE_SPEED_RANGE = (0.1, 4.0)
 """Discrete speeds the console allows [m/s]."""
 CONSOLE_CONTINUOUS_SPEED_RANGE = (0.5, 4.0)
 """Continuous speed bounds the console allows [m/s]."""
-SIM_STEERING_LIMIT_DEG = 30.0
-"""The simulator clips the executed steering command to +-this [deg] (SPEC 4.4)."""
-SIM_SPEED_RANGE = (0.1, 4.0)
-"""The simulator clips the executed speed command to this range [m/s] (SPEC 4.4)."""
+
+SIMULATOR_LIMITS_FIX = (
+    "racer train and racer drive take --simulator-limits for that "
+    "(EnvConfig(strict_action_space=False) in Python)"
+)
+"""How a user accepts an action space beyond the console's limits, as the simulator does."""
 
 _NON_STRICT_HINT = (
-    "or load with strict=False to accept it as the simulator does (it clips the executed "
-    "command to +-30 deg and 0.1-4.0 m/s, while params show the raw value)."
+    "or accept it as the simulator does (it clips the executed command to +-30 deg and "
+    f"0.1-4.0 m/s, while params show the raw value): {SIMULATOR_LIMITS_FIX}."
 )
 
 

@@ -51,8 +51,18 @@ def draw_actions(
     steer: np.ndarray,
     speed: np.ndarray,
     out: str | Path,
+    xlabel: str = "action index",
 ) -> Path:
     """Save the action distribution: a bar per discrete action, or steer vs speed (continuous).
+
+    Args:
+        labels: (A,) each discrete action's tick label (index, steering, speed).
+        counts: (A,) steps per action.
+        continuous: draw a 2-D histogram of ``steer`` and ``speed`` instead of bars.
+        steer: (R,) [deg] each driven step's commanded steering.
+        speed: (R,) [m/s] each driven step's commanded speed.
+        out: the PNG to write.
+        xlabel: the bar chart's x-axis label.
 
     Returns:
         The written path.
@@ -67,23 +77,28 @@ def draw_actions(
         ax.set_title(f"continuous actions ({len(steer):,} steps)")
     else:
         ax.bar(range(len(labels)), counts, color="#1f77b4")
-        ax.set_xticks(range(len(labels)), labels)
-        ax.set_xlabel("action index")
+        ax.set_xticks(range(len(labels)), labels, fontsize=8 if len(labels) > 10 else None)
+        ax.set_xlabel(xlabel)
         ax.set_ylabel("steps")
         ax.set_title(f"action distribution ({int(np.sum(counts)):,} steps)")
     return save_figure(fig, plt, out)
 
 
 def draw_section_actions(
-    labels: Sequence[str], counts: np.ndarray, bounds: np.ndarray, out: str | Path
+    labels: Sequence[str],
+    counts: np.ndarray,
+    bounds: np.ndarray,
+    out: str | Path,
+    xlabel: str = "action",
 ) -> Path:
     """Save one small bar chart of action counts per track section.
 
     Args:
-        labels: (A,) action class names.
+        labels: (A,) action class names (tick labels).
         counts: (S, A) steps per section and action class.
         bounds: (S+1,) waypoint bounds of the sections.
         out: output path.
+        xlabel: the x-axis label of the bottom row's charts (each chart's y axis is steps).
 
     Returns:
         The written path.
@@ -99,8 +114,12 @@ def draw_section_actions(
             ax.set_visible(False)
             continue
         ax.bar(range(len(labels)), counts[k], color="#2ca02c")
-        ax.set_xticks(range(len(labels)), labels, fontsize=7, rotation=45 if len(labels) > 8
-                      else 0)  # fmt: skip
+        long = len(labels) > 8 or max((len(t) for t in labels), default=0) > 6
+        ax.set_xticks(range(len(labels)), labels, fontsize=7, rotation=90 if long else 0)
+        if k % cols == 0:
+            ax.set_ylabel("steps")
+        if k + cols >= n:  # nothing below it: the bottom chart of its column
+            ax.set_xlabel(xlabel, fontsize=8)
         ax.set_title(f"waypoints {bounds[k]}-{bounds[k + 1] - 1} ({int(counts[k].sum()):,})",
                      fontsize=9)  # fmt: skip
     fig.suptitle("actions per track section")

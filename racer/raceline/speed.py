@@ -44,11 +44,13 @@ from numpy.typing import NDArray
 
 from racer.errors import ConfigError
 from racer.physics.car import GRAVITY, CarParams, KinematicBicycle, MotionModel
+from racer.units import deg_to_rad
 
 FloatArray = NDArray[np.float64]
 
 _NEWTON_ITERS = 60
-_AT_LOCK = math.radians(1.0)  # [rad] a wheel angle this close to the lock is at the limit
+_CAR = CarParams()  # the defaults: the DeepRacer car
+_AT_LOCK = deg_to_rad(1.0)  # [rad] a wheel angle this close to the lock is at the limit
 #: [m/s] the steering caps (lag, understeer) never plan slower than this: full braking only
 #: tends to min_speed, so a cap at min_speed would slow the whole line before it; a point that
 #: needs less is at the car's limit, where it goes wide, and the line is tighter than it steers.
@@ -76,14 +78,14 @@ class SpeedLimits:
             0.
     """
 
-    max_speed: float = 4.0
-    min_speed: float = 0.1
+    max_speed: float = _CAR.max_speed
+    min_speed: float = _CAR.min_speed
     lateral_acceleration: float = 0.5 * GRAVITY
-    speed_lag: float = 0.3
-    max_curvature: float = math.tan(math.radians(30.0)) / 0.164
+    speed_lag: float = _CAR.speed_lag
+    max_curvature: float = math.tan(_CAR.max_steering) / _CAR.wheelbase
     understeer: float = 0.0
     steering_lag: float = 0.0
-    max_steering: float = math.radians(30.0)
+    max_steering: float = _CAR.max_steering
     steering_angle: Callable[[FloatArray], FloatArray] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:

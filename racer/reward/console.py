@@ -81,6 +81,22 @@ def check_source(path: str | Path) -> list[Finding]:
     return sorted(findings, key=lambda f: (f.severity != ERROR, f.line))
 
 
+def forbidden_findings(path: str | Path) -> list[Finding]:
+    """The imports and builtin calls in a reward file that the console forbids, by line.
+
+    What ``racer train`` warns about before it runs the file: modules beyond the five allowed
+    (``os``, ``subprocess``, ``socket``...) and ``open``, ``exec``, ``eval`` and the like. A file
+    that cannot be read or parsed has none (training reports that error itself).
+    """
+    try:
+        source = Path(path).read_text(encoding="utf-8")
+        tree = ast.parse(source, filename=str(path))
+    except (OSError, UnicodeDecodeError, SyntaxError):
+        return []
+    imports = [f for f in _import_findings(tree) if f.severity == CONSOLE]
+    return sorted(imports + _forbidden_calls(tree), key=lambda f: f.line)
+
+
 def _flake_findings(tree: ast.Module, path: Path) -> list[Finding]:
     out = []
     for message in Checker(tree, filename=str(path)).messages:
@@ -112,13 +128,18 @@ def _import_findings(tree: ast.Module) -> list[Finding]:
     return out
 
 
-def _forbidden_findings(tree: ast.Module, source: str) -> list[Finding]:
+def _forbidden_calls(tree: ast.Module) -> list[Finding]:
     out = []
     for node in ast.walk(tree):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                 and node.func.id in FORBIDDEN_BUILTINS):  # fmt: skip
             out.append(Finding(CONSOLE, node.lineno, f"calls {node.func.id}(), which the "
                                "console forbids"))  # fmt: skip
+    return out
+
+
+def _forbidden_findings(tree: ast.Module, source: str) -> list[Finding]:
+    out = _forbidden_calls(tree)
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
     except (tokenize.TokenError, SyntaxError):

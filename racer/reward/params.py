@@ -4,7 +4,7 @@ This is the boundary where racer's SI interior becomes DeepRacer's units: headin
 degrees, progress in percent. Every key of SPEC 1.2 is present with DeepRacer's Python type:
 ``steps`` is a float, ``closest_waypoints`` a list of two ints, ``waypoints`` a list of (x, y)
 tuples, ``progress`` the int 100 on the lap-complete step, ``heading`` a numpy float64; the
-object keys start at their time-trial defaults, and `racer.reward.objects` fills them when there
+object keys start at their time-trial defaults, and `racer.objects.params` fills them when there
 are boxes, bot cars or other racers.
 
 `params_at_pose` builds the dict for a car placed anywhere on a track, so users can unit-test their
@@ -20,7 +20,7 @@ import numpy as np
 
 from racer.physics.car import CarParams, CarState
 from racer.track import Track, TrackQuery
-from racer.units import rad_to_deg, wrap_angle
+from racer.units import deg_to_rad, rad_to_deg, wrap_angle
 
 #: Every key DeepRacer puts in params, in its order (SPEC 1.2).
 PARAM_KEYS = (
@@ -119,33 +119,6 @@ def make_params(
     return params
 
 
-_LIST_KEYS = ("waypoints", "closest_waypoints", "closest_objects", "objects_left_of_center",
-              "objects_speed", "objects_heading", "objects_distance",
-              "objects_distance_from_center")  # fmt: skip
-
-
-def copy_params(
-    params: dict[str, Any], waypoints: Sequence[tuple[float, float]] | None = None
-) -> dict[str, Any]:
-    """A copy the reward function may mutate freely: a new dict with new lists.
-
-    Equivalent to DeepRacer's deep copy, since the lists hold immutable tuples and numbers (and
-    ``objects_location`` lists of [x, y] lists, copied too), at a fraction of its cost.
-
-    Args:
-        params: the dict to copy.
-        waypoints: the authoritative waypoints (the track's immutable tuple), so that a caller who
-            edited ``params["waypoints"]`` cannot change what later reward calls see.
-    """
-    out = dict(params)
-    for key in _LIST_KEYS:
-        out[key] = list(params[key])
-    if waypoints is not None:
-        out["waypoints"] = list(waypoints)
-    out["objects_location"] = [list(p) for p in params["objects_location"]]
-    return out
-
-
 def params_at_pose(
     track: Track,
     x: float,
@@ -229,7 +202,7 @@ def params_at_poses(
     def full(value: Any) -> np.ndarray:
         return np.broadcast_to(np.asarray(value, dtype=np.float64), (n,))
 
-    yaw = np.radians(full(heading))
+    yaw = deg_to_rad(full(heading))
     speed, steering, steps = full(speed), full(steering_angle), full(steps)
     start, sim_time = full(start_progress) / 100.0, full(sim_time)
     state = CarState(n)

@@ -3,13 +3,18 @@
 The file is imported once as its own module, by path, under a unique name, so module-level state
 persists across steps and episodes as on DeepRacer; several cars get one module each (DeepRacer
 runs one module per rollout worker). Each call gets a fresh copy of params. Every result goes
-through ``float()`` and must be finite and within +-1e5; anything else, an exception, or a call
-that runs longer than the time limit raises `RewardFunctionError`. The error names the user's
-file, line and step, shows only the user's own traceback frames, and points to a JSON file holding
-the params of the failing call, which ``racer validate REWARD.py --params FILE`` replays.
+through ``float()``, as DeepRacer's simulator does (so an int, a numpy number or a bool is
+accepted), and must be finite and within +-1e5; anything else, an exception, or a call that runs
+longer than the time limit raises `RewardCallError` (`racer.reward.failures`). The error names
+the user's file, line and step, shows only the user's own traceback frames, and points to a JSON
+file holding the params of the failing call, which ``racer validate REWARD.py --params FILE``
+replays.
 
 The guard (`guarded_calls`) redirects the function's ``print`` output to a log stream and arms one
-watchdog timer for a whole batch of calls, so the per-call cost stays below a microsecond.
+watchdog timer for a whole batch of calls, so the per-call cost stays below a microsecond. The
+watchdog is a signal in this process: a call stuck in C code, or one that catches or disarms it,
+is beyond it. The worker process of `racer.reward.worker` runs these same calls under a limit
+that cannot be escaped.
 """
 
 from __future__ import annotations
@@ -18,28 +23,54 @@ import contextlib
 import importlib.util
 import inspect
 import itertools
-import json
 import math
-import os
 import signal
 import sys
-import tempfile
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-import numpy as np
-
 from racer.errors import RewardFunctionError
 from racer.resources import bundled_dir
-from racer.reward.params import copy_params
+from racer.reward.failures import RewardCallError, call_error, user_frames
 
 REWARD_LIMIT = 1e5  # DeepRacer rejects |reward| > 1e5
 DEFAULT_TIMEOUT = 1.0  # [s] per call
+#: The problem of a call that overran its limit of ``limit`` seconds.
+OVERRAN = ("ran for more than its limit of {limit:g} s (an endless loop?); speed it up or raise "
+           "the limit (reward_timeout)")  # fmt: skip
+#: The problem of a call that found no memory left (a worker names its limit in the brackets).
+OUT_OF_MEMORY = ("ran out of memory (MemoryError); data kept across calls that grows on every "
+                 "call, such as a list or a cache, does that")  # fmt: skip
 _module_ids = itertools.count()
+#: The params keys whose lists a copy renews (the rest hold immutable values).
+_LIST_KEYS = ("waypoints", "closest_waypoints", "closest_objects", "objects_left_of_center",
+              "objects_speed", "objects_heading", "objects_distance",
+              "objects_distance_from_center")  # fmt: skip
+
+
+def copy_params(
+    params: dict[str, Any], waypoints: Sequence[tuple[float, float]] | None = None
+) -> dict[str, Any]:
+    """A copy the reward function may mutate freely: a new dict with new lists.
+
+    Equivalent to DeepRacer's deep copy, since the lists hold immutable tuples and numbers (and
+    ``objects_location`` lists of [x, y] lists, copied too), at a fraction of its cost.
+
+    Args:
+        params: the dict to copy.
+        waypoints: the authoritative waypoints (the track's immutable tuple), so that a caller who
+            edited ``params["waypoints"]`` cannot change what later reward calls see.
+    """
+    out = dict(params)
+    for key in _LIST_KEYS:
+        out[key] = list(params[key])
+    if waypoints is not None:  # (the loop's copy of params' own waypoints is overwritten)
+        out["waypoints"] = list(waypoints)
+    out["objects_location"] = [list(p) for p in params["objects_location"]]
+    return out
 
 
 def bundled_reward_functions_dir() -> Path:
@@ -54,44 +85,28 @@ def list_bundled_reward_functions() -> list[str]:
 
 def resolve_reward_path(name_or_path: str | Path) -> Path:
     """A reward file path, or the name of a bundled example (``follow_center_line``)."""
+    from racer.resources import did_you_mean
+
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path
-    if path.suffix != ".py" and "/" not in str(name_or_path):
+    names = list_bundled_reward_functions()
+    if path.suffix != ".py" and "/" not in str(name_or_path):  # a name, not a path
         bundled = bundled_reward_functions_dir() / f"{name_or_path}.py"
         if bundled.exists():
             return bundled
+        raise RewardFunctionError(
+            f"no bundled reward function or file named {str(name_or_path)!r}."
+            f"{did_you_mean(str(name_or_path), names)} Bundled examples: {', '.join(names)}; "
+            "or give the path of a Python file defining reward_function(params)."
+        )
+    folder = path.parent
+    siblings = sorted(p.name for p in folder.glob("*.py")) if folder.is_dir() else []
     raise RewardFunctionError(
-        f"reward function file {path} does not exist. Give the path of a Python file defining "
-        f"reward_function(params), or a bundled example: "
-        f"{', '.join(list_bundled_reward_functions())}."
+        f"reward function file {path} does not exist.{did_you_mean(path.name, siblings)} Give the "
+        f"path of a Python file defining reward_function(params), or a bundled example: "
+        f"{', '.join(names)}."
     )
-
-
-def _user_frames(exc: BaseException, path: Path) -> str:
-    """The traceback lines that belong to the user's file only."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
-    if not frames:
-        return ""
-    return "".join(traceback.format_list(frames))
-
-
-class RewardCallError(RewardFunctionError):
-    """A call of a loaded reward function failed (raised, overran, or returned a bad value).
-
-    Attributes:
-        problem: what went wrong, without the file and position (groups repeats of one bug).
-        params_file: the JSON file holding the failing call's params, or None if not saved.
-        params: the failing call's params, as the function received them.
-    """
-
-    def __init__(
-        self, message: str, problem: str, params_file: Path | None, params: dict[str, Any]
-    ) -> None:
-        super().__init__(message)
-        self.problem = problem
-        self.params_file = params_file
-        self.params = params
 
 
 # ------------------------------------------------------------------------------------- guard
@@ -151,54 +166,6 @@ def guarded_calls(timeout: float = DEFAULT_TIMEOUT, output: TextIO | None = None
         if armed:
             signal.setitimer(signal.ITIMER_REAL, 0.0, 0.0)
             signal.signal(signal.SIGALRM, previous_handler)
-
-
-# ----------------------------------------------------------------------------- failure dumps
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def params_to_json(params: dict[str, Any]) -> str:
-    """A params dict as JSON (tuples become lists, numpy scalars plain numbers)."""
-    return json.dumps(params, default=_jsonable)
-
-
-def params_from_json(data: dict[str, Any]) -> dict[str, Any]:
-    """Rebuild a params dict from `params_to_json`'s output, with DeepRacer's Python types.
-
-    Accepts a failure dump (``{"params": {...}, ...}``) or a bare params dict.
-    """
-    params = dict(data.get("params", data))
-    if "waypoints" in params:
-        params["waypoints"] = [tuple(p) for p in params["waypoints"]]
-    if "heading" in params:
-        params["heading"] = np.float64(params["heading"])
-    if "steps" in params:
-        params["steps"] = float(params["steps"])
-    return params
-
-
-def write_failure_params(
-    params: dict[str, Any], path: Path, message: str, folder: Path | None
-) -> Path | None:
-    """Write the params of a failing call to ``folder`` (a temp folder by default).
-
-    Returns:
-        The JSON file written, or None when it could not be written (the error still stands).
-    """
-    folder = folder or Path(tempfile.gettempdir()) / "racer-reward-failures"
-    steps = params.get("steps", 0)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = folder / f"reward-failure-{path.stem}-step{int(steps)}-{stamp}-{os.getpid()}.json"
-    body = {"reward_function": str(path), "error": message, "params": params}
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(body, default=_jsonable, indent=1))
-    except (OSError, TypeError, ValueError):
-        return None
-    return target
 
 
 # ---------------------------------------------------------------------------------- function
@@ -264,7 +231,7 @@ class RewardFunction:
         except Exception as exc:  # the user's module-level code failed
             raise RewardFunctionError(
                 f"reward function {self.path} failed while being imported: "
-                f"{type(exc).__name__}: {exc}\n{_user_frames(exc, self.path)}"
+                f"{type(exc).__name__}: {exc}\n{user_frames(exc, self.path)}"
                 f"DeepRacer allows the modules math, random, numpy, scipy and shapely."
             ) from None
         function = getattr(module, "reward_function", None)
@@ -326,19 +293,16 @@ class RewardFunction:
         try:
             value = self.function(fresh)
         except _Timeout:
-            raise self._failure(
-                params,
-                waypoints,
-                f"ran for more than its limit of {self.timeout:g} s "
-                "(an endless loop?); speed it up or raise the limit (reward_timeout)",
-            ) from None
+            raise self._failure(params, waypoints, OVERRAN.format(limit=self.timeout),
+                                fatal=True) from None  # fmt: skip
+        except MemoryError:
+            raise self._failure(params, waypoints, OUT_OF_MEMORY, fatal=True) from None
+        except RecursionError as exc:  # each call would take as long: stop at the first
+            raise self._failure(params, waypoints, f"raised RecursionError: {exc}",
+                                user_frames(exc, self.path), fatal=True) from None  # fmt: skip
         except (Exception, SystemExit) as exc:
-            raise self._failure(
-                params,
-                waypoints,
-                f"raised {type(exc).__name__}: {exc}",
-                _user_frames(exc, self.path),
-            ) from None
+            raise self._failure(params, waypoints, f"raised {type(exc).__name__}: {exc}",
+                                user_frames(exc, self.path)) from None  # fmt: skip
         finally:
             _Watch.started = 0.0
         elapsed = time.perf_counter() - start
@@ -348,6 +312,7 @@ class RewardFunction:
                 waypoints,
                 f"took {elapsed:.2f} s, more than its limit of "
                 f"{self.timeout:g} s; speed it up or raise the limit (reward_timeout)",
+                fatal=True,
             )
         self.last_type = type(value)
         return self.check_value(value, params, waypoints)
@@ -358,18 +323,19 @@ class RewardFunction:
         params: dict[str, Any],
         waypoints: Sequence[tuple[float, float]] | None = None,
     ) -> float:
-        """Convert a returned value as DeepRacer does (``float()``) and check it."""
-        if isinstance(value, bool):
-            problem = f"a bool ({value})"
+        """Convert a returned value as DeepRacer does (``float()``) and check it.
+
+        A bool converts to 1.0 or 0.0, as DeepRacer's ``float()`` does (the console's validator
+        alone insists on a float: ``racer validate`` notes it).
+        """
+        try:
+            reward = float(value)
+        except (TypeError, ValueError):
+            problem = f"{type(value).__name__} {value!r}, which float() cannot convert"
         else:
-            try:
-                reward = float(value)
-            except (TypeError, ValueError):
-                problem = f"{type(value).__name__} {value!r}, which float() cannot convert"
-            else:
-                if math.isfinite(reward) and abs(reward) <= REWARD_LIMIT:
-                    return reward
-                problem = f"{reward}, outside the allowed range [-1e5, 1e5]"
+            if math.isfinite(reward) and abs(reward) <= REWARD_LIMIT:
+                return reward
+            problem = f"{reward}, outside the allowed range [-1e5, 1e5]"
         raise self._failure(
             params,
             waypoints,
@@ -377,32 +343,11 @@ class RewardFunction:
             "within [-1e5, 1e5]: return a float",
         )
 
-    def _failure(
-        self,
-        params: dict[str, Any],
-        waypoints: Sequence[tuple[float, float]] | None,
-        problem: str,
-        frames: str = "",
-    ) -> RewardCallError:
-        where = (
-            f"at step {params.get('steps')} (x={params.get('x')}, y={params.get('y')}, "
-            f"progress={params.get('progress')})"
-        )
-        message = f"reward function {self.path} {problem} {where}."
-        saved = dict(params)
-        if waypoints is not None:
-            saved["waypoints"] = list(waypoints)
-        if not self.save_failures:
-            return RewardCallError(f"{message}\n{frames}".rstrip(), problem, None, saved)
-        dump = write_failure_params(saved, self.path, message, self.failure_dir)
-        if dump is None:
-            repro = "(the params of that call could not be saved)"
-        else:
-            repro = (
-                f"The params of that call are saved in {dump}; replay it with:\n"
-                f"  racer validate {self.path} --params {dump}"
-            )
-        return RewardCallError(f"{message}\n{frames}{repro}", problem, dump, saved)
+    def _failure(self, params: dict[str, Any], waypoints: Sequence[Any] | None, problem: str,
+                 frames: str = "", *, fatal: bool = False) -> RewardCallError:  # fmt: skip
+        return call_error(self.path, params, waypoints, problem, frames,
+                          save=self.save_failures, failure_dir=self.failure_dir,
+                          fatal=fatal)  # fmt: skip
 
 
 def load_reward_function(path: str | Path, **options: Any) -> RewardFunction:

@@ -185,13 +185,6 @@ class Track:
         return self if reverse == self.reverse else self.reversed()
 
     # ------------------------------------------------------------------------------- positions
-    def to_file_s(self, s: np.ndarray) -> np.ndarray:
-        """Convert arc length [m] in driving order to file order (or back: it is an involution)."""
-        if not self.reverse:
-            return s
-        out = self.length - s
-        return np.mod(out, self.length) if self.closed else out
-
     def point_at(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Centre-line points at arc lengths ``s`` (driving order), heading to the next waypoint.
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from racer.errors import TrackError
-from racer.resources import bundled_dir
+from racer.resources import bundled_dir, did_you_mean
 from racer.track.geometry import Track, TrackGeometry, signed_area
 
 _CLOSE_ENOUGH_TO_MEAN_CLOSED = 0.05  # [m] ends nearer than this but not equal: almost surely a typo
@@ -98,9 +98,12 @@ def resolve_track_path(name_or_path: str | Path) -> Path:
     path = Path(name_or_path).expanduser()
     if path.suffix == ".npy" or path.exists() or "/" in str(name_or_path):
         if not path.exists():
+            folder = path.parent
+            siblings = sorted(p.name for p in folder.glob("*.npy")) if folder.is_dir() else []
             raise TrackError(
-                f"track file {path} does not exist. Give the path of a DeepRacer track .npy file "
-                f"or the name of a bundled track ({', '.join(_bundled_names())})."
+                f"track file {path} does not exist.{did_you_mean(path.name, siblings)} Give the "
+                f"path of a DeepRacer track .npy file or the name of a bundled track "
+                f"({', '.join(_bundled_names())})."
             )
         if path.is_dir():
             raise TrackError(f"track path {path} is a folder; give the .npy file inside it.")
@@ -108,9 +111,11 @@ def resolve_track_path(name_or_path: str | Path) -> Path:
     bundled = bundled_tracks_dir() / f"{name_or_path}.npy"
     if bundled.exists():
         return bundled
+    names = _bundled_names()
     raise TrackError(
-        f"unknown track {str(name_or_path)!r}: it is neither a file nor a bundled track. "
-        f"Bundled tracks: {', '.join(_bundled_names())}. Or give a path to a DeepRacer .npy file."
+        f"unknown track {str(name_or_path)!r}: it is neither a file nor a bundled track."
+        f"{did_you_mean(str(name_or_path), names)} Bundled tracks: {', '.join(names)}. Or give a "
+        "path to a DeepRacer .npy file."
     )
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import tomllib
+from dataclasses import dataclass, field, is_dataclass, replace
+from pathlib import Path
+from typing import Any
 
+from racer.config import from_dict, to_dict
 from racer.env.config import EnvConfig
 from racer.errors import ConfigError
-
-#: Algorithms racer trains with, by DeepRacer's ``training_algorithm`` name.
-ALGORITHMS = ("clipped_ppo", "sac")
+from racer.logs.run_folder import RunFolder
 
 
 @dataclass(frozen=True)
@@ -77,3 +79,142 @@ class TrainConfig:
                self.numba_threads) < 0:  # fmt: skip
             raise ConfigError("lap_check_every, keep_checkpoints and the thread counts must be "
                               ">= 0.")  # fmt: skip
+
+
+def config_to_dict(config: TrainConfig) -> dict[str, Any]:
+    """The tables of ``racer.toml``: ``train`` (every field but env) and ``env``."""
+    return {"train": {k: v for k, v in to_dict(config).items() if k != "env"},
+            "env": to_dict(config.env)}  # fmt: skip
+
+
+def config_from_dict(data: dict[str, Any], source: str) -> TrainConfig:
+    """A TrainConfig from ``racer.toml``'s tables (`config_to_dict`); errors name ``source``."""
+    env = from_dict(EnvConfig, data.get("env", {}), source)
+    return replace(from_dict(TrainConfig, data.get("train", {}), source), env=env)
+
+
+def load_run_config(folder: RunFolder, *, own_copies: bool = True) -> TrainConfig:
+    """The configuration a run folder's ``racer.toml`` records.
+
+    Args:
+        folder: the run folder.
+        own_copies: point the environment at the run's own copies of the reward function and
+            model_metadata.json, as DeepRacer uses the uploaded files (a moved run folder stays
+            usable), with no reward log or failure folder; False keeps the paths the run was
+            started with.
+
+    Raises:
+        ConfigError: ``racer.toml`` is missing, unreadable or invalid.
+    """
+    path = folder.config_file
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{folder.root} is not a racer run: {path} is missing.") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}.") from None
+    config = config_from_dict(data, str(path))
+    if not own_copies:
+        return config
+    env = replace(config.env, reward_function=str(folder.reward_function), reward_log="",
+                  failure_dir="", model_metadata=str(folder.model_metadata))  # fmt: skip
+    return replace(config, env=env)
+
+
+def with_overrides(config: TrainConfig, overrides: dict[str, Any], source: str) -> TrainConfig:
+    """``config`` with some fields replaced, checked as if read from ``racer.toml``.
+
+    Args:
+        config: the base configuration.
+        overrides: ``"table.field"`` of racer.toml (``"env.track"``, ``"train.num_envs"``) to
+            the new value; a dataclass value (``env.obstacles``) replaces the whole sub-table.
+        source: what errors name (the flags, or the file).
+
+    Raises:
+        ConfigError: an unknown field or a value of the wrong type.
+    """
+    data = config_to_dict(config)
+    for path, value in overrides.items():
+        table, _, key = path.partition(".")
+        if table not in data or not key:
+            raise ConfigError(f"{source}: {path!r} is not a field of racer.toml's [train] or "
+                              "[env].")  # fmt: skip
+        data[table][key] = to_dict(value) if is_dataclass(value) else value
+    return config_from_dict(data, source)
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """The configuration of ``racer train --config``: a run's racer.toml, or one of your own.
+
+    A ``racer.toml`` inside a run folder (or the folder itself) reproduces that run: it trains
+    with the run's own copies of the reward function, model_metadata.json and
+    hyperparameters.json, as they were when it started, wherever the originals are now.
+
+    Raises:
+        ConfigError: a missing or unreadable file, or an invalid configuration.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = RunFolder(path).config_file
+    folder = RunFolder(path.parent)
+    if path.name == folder.config_file.name and folder.reward_function.exists():
+        config = load_run_config(folder)
+        if folder.hyperparameters.exists():
+            config = replace(config, hyperparameters=str(folder.hyperparameters))
+        env = replace(config.env, reward_log="", failure_dir="")
+        if not folder.model_metadata.exists():
+            env = replace(env, model_metadata="")
+        return replace(config, env=env)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist: give racer train --config a racer.toml (a "
+                          "run folder's, or one of your own with [train] and [env] "
+                          "tables).") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}.") from None
+    return config_from_dict(data, str(path))
+
+
+def _update_every(deepracer_iterations: bool) -> str:
+    return "episodes" if deepracer_iterations else "steps"
+
+
+#: ``racer train``'s flags (argparse dests) and the racer.toml fields they set, with how a flag's
+#: value becomes the field's: the one map between the command line and `TrainConfig`. A flag
+#: left out keeps the value of ``--config``'s file, or the dataclass default.
+TRAIN_FLAGS: dict[str, tuple[str, Any]] = {
+    "track": ("env.track", str),
+    "reverse": ("env.reverse", bool),
+    "reward": ("env.reward_function", str),
+    "model_metadata": ("env.model_metadata", str),
+    "simulator_limits": ("env.strict_action_space", lambda on: not on),
+    "obstacles": ("env.obstacles", None),  # an ObstacleConfig
+    "bots": ("env.bots", None),  # a BotConfig
+    "hyperparameters": ("train.hyperparameters", str),
+    "network": ("train.network", str),
+    "envs": ("train.num_envs", int),
+    "seed": ("train.seed", int),
+    "minutes": ("train.minutes", float),
+    "updates": ("train.max_updates", int),
+    "until_lapping": ("train.stop_when_lapping", bool),
+    "deepracer_iterations": ("train.update_every", _update_every),
+}
+
+
+def config_from_flags(base: TrainConfig, flags: dict[str, Any]) -> TrainConfig:
+    """``base`` with the given `TRAIN_FLAGS` applied (flags left out or None change nothing)."""
+    overrides = {}
+    for dest, value in flags.items():
+        if value is None:
+            continue
+        path, convert = TRAIN_FLAGS[dest]
+        overrides[path] = value if convert is None else convert(value)
+    return with_overrides(base, overrides, "the command line") if overrides else base
+
+
+def flag_default(dest: str) -> Any:
+    """The default of `TRAIN_FLAGS` ``dest``: the TrainConfig field's, as the flag's help says."""
+    table, _, key = TRAIN_FLAGS[dest][0].partition(".")
+    config = TrainConfig()
+    return getattr(config.env if table == "env" else config, key)

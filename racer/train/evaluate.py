@@ -10,6 +10,8 @@ Two kinds (SPEC 5.3):
 
 A policy is anything with ``predict(observations) -> actions`` for a batch: an SB3 model through
 `SB3Policy`, or an exported ONNX model (`racer.export.runner.OnnxPolicy`) without SB3 at all.
+Driving a policy needs no reward function: `evaluate_laps` calls one only when asked (``rewards``),
+since a shared run folder's ``reward_function.py`` is code from whoever shared it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 from racer.env.config import EnvConfig
 from racer.env.core import RacerCore
 from racer.env.episode import STATUS_LABELS, Status
+from racer.env.rollout import StepRecord, policy_driver, rollout
 
 
 class Policy(Protocol):
@@ -48,21 +51,9 @@ class SB3Policy:
         return actions
 
 
-@dataclass
-class StepRecord:
-    """One step of an evaluated car, for the evaluation simtrace.
-
-    Attributes:
-        action: the action taken (index, or the [-1, 1] pair).
-        reward: the step's reward.
-        done: whether the episode ended on this step.
-        info: the env's info dict of the step (params, status, counts).
-    """
-
-    action: Any
-    reward: float
-    done: bool
-    info: dict[str, Any]
+def no_reward(params: dict[str, Any]) -> float:
+    """A reward function that pays 0.0 and imports nothing: for drives that need no reward."""
+    return 0.0
 
 
 @dataclass
@@ -138,6 +129,7 @@ def evaluate_laps(
     resets: int = 10_000,
     max_steps: int = 0,
     record: bool = True,
+    rewards: bool = True,
 ) -> LapEvaluation:
     """Drive ``laps`` laps from the start line with DeepRacer's evaluation rules.
 
@@ -148,36 +140,48 @@ def evaluate_laps(
         resets: off-track resets allowed (console 10000: the car always continues).
         max_steps: give up after this many steps; 0: `lap_step_limit` per lap.
         record: keep every step for the logs.
+        rewards: score every step with ``config.reward_function``; False imports no reward
+            function and records every reward as 0.0 (`no_reward`).
     """
-    config = lap_config(config, laps, resets)
-    core = RacerCore(config, 1)
+    core = lap_core(config, laps, resets, rewards)
     try:
-        if max_steps <= 0:
-            max_steps = laps * lap_step_limit(core)
-        result = LapEvaluation(laps)
-        rng = np.random.default_rng(0)
-        core.reset_cars(np.array([0]), [rng], restart=True)
-        obs = core.observation()
-        for _ in range(max_steps):
-            action = np.asarray(policy.predict(obs))
-            core.step(action)
-            obs = core.observation()
-            info = core.infos[0]
-            done = bool(core.terminated[0] or core.truncated[0])
-            result.steps += 1
-            if record:
-                result.records.append(StepRecord(first_action(action), float(core.rewards[0]), done,
-                                                 info))  # fmt: skip
-            if info["episode_status"] == STATUS_LABELS[Status.LAP_COMPLETE]:
-                result.lap_times.append(float(info["lap_time"]))
-            if done:
-                break
-        result.take_counts(core.infos[0])
-        if not result.steps:
-            result.status = ""
-        return result
+        return drive_laps(core, policy, max_steps=max_steps, record=record)
     finally:
         core.close()
+
+
+def lap_core(config: EnvConfig, laps: int = 3, resets: int = 10_000,
+             rewards: bool = True) -> RacerCore:  # fmt: skip
+    """The one-car core `drive_laps` drives: ``config`` with `lap_config`'s evaluation rules.
+
+    Args:
+        config: the environment.
+        laps: laps per evaluation (DeepRacer's console: 3).
+        resets: failures each evaluation survives with a penalty pause.
+        rewards: load ``config.reward_function``; False imports none (`no_reward`).
+    """
+    return RacerCore(lap_config(config, laps, resets), 1, None if rewards else no_reward)
+
+
+def drive_laps(core: RacerCore, policy: Policy, *, max_steps: int = 0,
+               record: bool = True) -> LapEvaluation:  # fmt: skip
+    """`evaluate_laps` on a `lap_core`, which can drive one evaluation after another."""
+    laps = core.config.episode.laps_per_episode
+    if max_steps <= 0:
+        max_steps = laps * lap_step_limit(core)
+    result = LapEvaluation(laps)
+    for step in rollout(core, policy_driver(policy), rngs=[np.random.default_rng(0)],
+                        max_steps=max_steps):  # fmt: skip
+        info = step.infos[0]
+        result.steps += 1
+        if record:
+            result.records.append(step.record(0))
+        if info["episode_status"] == STATUS_LABELS[Status.LAP_COMPLETE]:
+            result.lap_times.append(float(info["lap_time"]))
+    result.take_counts(core.infos[0])
+    if not result.steps:
+        result.status = ""
+    return result
 
 
 def lap_step_limit(core: RacerCore, space: Any = None) -> int:
@@ -192,12 +196,6 @@ def lap_step_limit(core: RacerCore, space: Any = None) -> int:
     space = core.action_space if space is None else space
     slowest = min(space.speed) if hasattr(space, "speed") else space.speed_low
     return int(1.5 * core.tracks[0].length / max(slowest, 0.1) / core.config.dt) + 50
-
-
-def first_action(action: np.ndarray) -> Any:
-    """The first car's action of a batch, as plain Python (an int, or a [steering, speed] list)."""
-    action = np.asarray(action)
-    return action[0].tolist() if action.ndim else int(action)
 
 
 @dataclass
@@ -232,39 +230,44 @@ def evaluate_progress(
     iterations do. The starts are spread (car k at k / episodes of the lap), where DeepRacer uses
     the worker's current round-robin start: the mean then covers the whole track every time.
     """
+    core = progress_core(config, episodes)
+    try:
+        return drive_progress(core, policy, max_steps)
+    finally:
+        core.close()
+
+
+def progress_core(config: EnvConfig, episodes: int = 5) -> RacerCore:
+    """The core of ``episodes`` cars `drive_progress` drives, their starts spread round the lap."""
     episode = replace(config.episode, evaluation=False, number_of_resets=0, random_start=False,
                       alternate_direction=False, round_robin_advance=0.0)  # fmt: skip
     core = RacerCore(replace(config, episode=episode), episodes)
-    try:
-        core.start_offsets[:] = np.arange(episodes) / episodes
-        if max_steps <= 0:
-            max_steps = lap_step_limit(core)
-        rngs = [np.random.default_rng(k) for k in range(episodes)]
-        core.reset_cars(np.arange(episodes), rngs, restart=True)
-        running = np.ones(episodes, bool)
-        progress = np.zeros(episodes)
-        rewards = np.zeros(episodes)
-        status = [""] * episodes
-        end_time = np.zeros(episodes)
-        obs = core.observation()
-        for _ in range(max_steps):
-            core.step(np.asarray(policy.predict(obs)))
-            obs = core.observation()
-            rewards += np.where(running, core.rewards, 0.0)
-            done = (core.terminated | core.truncated) & running
-            for k in np.flatnonzero(done):
-                info = core.infos[k]
-                progress[k] = float(info["progress"])
-                status[k] = info["episode_status"]
-                end_time[k] = info["episode_time"]
-            running &= ~done
-            if not running.any():
-                break
-        for k in np.flatnonzero(running):  # out of steps: report where they got to
-            info = core.infos[k]
+    core.start_offsets[:] = np.arange(episodes) / episodes
+    return core
+
+
+def drive_progress(core: RacerCore, policy: Policy, max_steps: int = 0) -> ProgressEvaluation:
+    """`evaluate_progress` on a `progress_core`, which can drive one evaluation after another."""
+    episodes = core.n
+    if max_steps <= 0:
+        max_steps = lap_step_limit(core)
+    rngs = [np.random.default_rng(k) for k in range(episodes)]
+    running = np.ones(episodes, bool)
+    progress = np.zeros(episodes)
+    rewards = np.zeros(episodes)
+    status = [""] * episodes
+    end_time = np.zeros(episodes)
+    for step in rollout(core, policy_driver(policy), rngs=rngs, max_steps=max_steps):
+        rewards += np.where(step.running, step.rewards, 0.0)
+        for k in np.flatnonzero(step.done):
+            info = step.infos[k]
             progress[k] = float(info["progress"])
-            status[k] = "time_up"
+            status[k] = info["episode_status"]
             end_time[k] = info["episode_time"]
-        return ProgressEvaluation(progress, rewards, status, np.zeros(episodes), end_time)
-    finally:
-        core.close()
+        running = step.running & ~step.done
+    for k in np.flatnonzero(running):  # out of steps: report where they got to
+        info = core.infos[k]
+        progress[k] = float(info["progress"])
+        status[k] = "time_up"
+        end_time[k] = info["episode_time"]
+    return ProgressEvaluation(progress, rewards, status, np.zeros(episodes), end_time)

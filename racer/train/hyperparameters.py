@@ -9,7 +9,6 @@ folder is written back in DeepRacer's own format, so DeepRacer tools read it.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,22 @@ from racer.errors import ConfigError
 LOSS_TYPES = ("huber", "mean squared error", "mean_squared_error")
 #: Exploration types DeepRacer accepts (racer's PPO samples its policy: "categorical").
 EXPLORATION_TYPES = ("categorical", "e-greedy", "e_greedy")
+#: The minibatch sizes the DeepRacer console offers [steps] (SPEC 3.2, "DROA allowed").
+CONSOLE_BATCH_SIZES = (32, 64, 128, 256, 512)
+#: The learning rates the console allows, inclusive (SPEC 3.2).
+CONSOLE_LR_RANGE = (1e-8, 1e-3)
+#: Keys the console limits to [0, 1] (SPEC 3.2).
+UNIT_INTERVAL_KEYS = ("beta_entropy", "discount_factor", "e_greedy_value", "sac_alpha")
 
 
 @dataclass(frozen=True)
 class Hyperparameters:
     """The training hyperparameters, with DeepRacer's keys and units.
+
+    Values are checked against the DeepRacer console's limits (SPEC 3.2) where racer follows
+    them: ``batch_size`` one of 32..512, ``lr`` 1e-8..1e-3, the coefficients within [0, 1].
+    ``num_epochs`` and ``num_episodes_between_training`` only need to be >= 1 (the console
+    asks 3-10 and 5-100): fewer make quick CPU runs and tests, and the simulator takes any.
 
     Attributes:
         batch_size: gradient-descent minibatch size [steps].
@@ -79,16 +89,17 @@ def _check(h: Hyperparameters) -> None:
     def fail(key: str, message: str) -> ConfigError:
         return ConfigError(f"hyperparameter {key}: {message}")
 
-    if h.batch_size < 1:
-        raise fail("batch_size", f"must be >= 1, got {h.batch_size}")
-    for key in ("beta_entropy", "e_greedy_value", "sac_alpha"):
+    if h.batch_size not in CONSOLE_BATCH_SIZES:
+        raise fail("batch_size", f"must be one of {', '.join(map(str, CONSOLE_BATCH_SIZES))} "
+                   f"(the DeepRacer console's choices), got {h.batch_size}")  # fmt: skip
+    for key in UNIT_INTERVAL_KEYS:
         value = getattr(h, key)
-        if not (math.isfinite(value) and value >= 0.0):
-            raise fail(key, f"must be a number >= 0, got {value}")
-    if not 0.0 <= h.discount_factor <= 1.0:
-        raise fail("discount_factor", f"must be within [0, 1], got {h.discount_factor}")
-    if not (math.isfinite(h.lr) and 0.0 < h.lr <= 1.0):
-        raise fail("lr", f"must be within (0, 1] (DeepRacer allows 1e-8 to 1e-3), got {h.lr}")
+        if not 0.0 <= value <= 1.0:  # NaN fails too
+            raise fail(key, f"must be within [0, 1] (the DeepRacer console's limits), got {value}")
+    low, high = CONSOLE_LR_RANGE
+    if not low <= h.lr <= high:
+        raise fail("lr", f"must be within {low:g} to {high:g} (the DeepRacer console's limits), "
+                   f"got {h.lr:g}")  # fmt: skip
     if h.num_episodes_between_training < 1:
         raise fail("num_episodes_between_training",
                    f"must be >= 1, got {h.num_episodes_between_training}")  # fmt: skip

@@ -32,6 +32,8 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from racer.errors import ConfigError
+from racer.formats.model_metadata import ModelMetadata
+from racer.train.config import TrainConfig
 
 CAMERA_SHAPE = (1, 120, 160)
 """(C, H, W) of the observation as SB3 gives it to the network: grayscale 160x120."""
@@ -239,6 +241,10 @@ PRESETS: dict[str, type[BaseFeaturesExtractor]] = {
 writes them (``neural_network``), plus racer's own."""
 
 DEFAULT_PRESET = "RACER_FAST"
+"""racer's fast preset, which replaces DeepRacer's default network unless asked not to."""
+
+DEEPRACER_DEFAULT_NETWORK = "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"
+"""The network model_metadata.json names when the console's default was kept."""
 
 
 class SensorFusion(BaseFeaturesExtractor):
@@ -305,6 +311,24 @@ def policy_kwargs(preset: str = DEFAULT_PRESET, lidar: bool = False) -> dict[str
                 "features_extractor_kwargs": {"camera_extractor": PRESETS[preset]},
                 "net_arch": []}  # fmt: skip
     return {"features_extractor_class": PRESETS[preset], "net_arch": []}
+
+
+def run_network(config: TrainConfig, metadata: ModelMetadata) -> str:
+    """The network preset a run trains: ``config.network``, else model_metadata.json's.
+
+    DeepRacer's default (shallow) network is replaced by `DEFAULT_PRESET` unless
+    ``config.deepracer_network`` is set.
+    """
+    if config.network:
+        return config.network
+    if metadata.neural_network == DEEPRACER_DEFAULT_NETWORK and not config.deepracer_network:
+        return DEFAULT_PRESET
+    return metadata.neural_network
+
+
+def run_policy_kwargs(config: TrainConfig, metadata: ModelMetadata) -> dict[str, Any]:
+    """SB3's ``policy_kwargs`` of a run: its network preset, with a lidar embedder if it has one."""
+    return policy_kwargs(run_network(config, metadata), lidar=metadata.lidar is not None)
 
 
 def policy_name(observation_space: gym.Space) -> str:

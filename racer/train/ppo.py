@@ -32,6 +32,10 @@ from stable_baselines3.ppo import ppo as sb3_ppo
 #: training episodes that ended in that step.
 StepHook = Callable[[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]], int]
 
+#: PPO's clip range of the likelihood ratio (fixed; SB3's default). The trainer builds with it
+#: and `racer.train.checkpoint` rebuilds a checkpoint's clip-range schedule from it.
+CLIP_RANGE = 0.2
+
 
 class _HuberFunctional:
     """torch.nn.functional with ``mse_loss`` replaced by the Huber loss (delta 1)."""

@@ -26,23 +26,18 @@ from typing import Any
 import numpy as np
 
 from racer.config import dump_toml, to_dict
-from racer.env.config import EnvConfig
-from racer.env.core import RacerCore, load_metadata
+from racer.env.config import EnvConfig, load_metadata
+from racer.env.core import RacerCore
 from racer.env.episode import STATUS_LABELS, Status
+from racer.env.rollout import rollout
 from racer.errors import ConfigError
 from racer.logs.atomic import write_text_atomic
 from racer.logs.run_folder import RunFolder, timestamp
 from racer.logs.writers import write_simtrace
+from racer.objects.bots import BotConfig
+from racer.objects.obstacles import ObstacleConfig
 from racer.reward.plugin import RewardFunction
-from racer.track.bots import BotConfig
-from racer.track.obstacles import ObstacleConfig
-from racer.train.evaluate import (
-    LapEvaluation,
-    StepRecord,
-    first_action,
-    lap_config,
-    lap_step_limit,
-)
+from racer.train.evaluate import LapEvaluation, lap_config, lap_step_limit
 from racer.train.runs import LoadedPolicy, episode_logs, with_parent_dir
 
 
@@ -196,35 +191,31 @@ def race(
         if max_steps <= 0:
             max_steps = laps * max(lap_step_limit(core, space) for space in spaces)
         results = [RacerResult(laps, name=name, seat=seat) for seat, name in enumerate(names)]
-        core.reset_cars(np.arange(k), [np.random.default_rng(seed + i) for i in range(k)],
-                        restart=True)  # fmt: skip
-        running = np.ones(k, bool)
-        steps = 0
-        for steps in range(1, max_steps + 1):  # noqa: B007 - the last value is reported
-            obs = core.observation()
-            actions = []
-            for seat, (entry, space) in enumerate(zip(entries, spaces, strict=True)):
-                action = np.asarray(entry.policy.predict(_one(obs, seat)))
+
+        def drive(obs: Any, infos: Any) -> list[np.ndarray]:
+            return [np.asarray(entry.policy.predict(_one(obs, seat)))
+                    for seat, entry in enumerate(entries)]  # fmt: skip
+
+        def decode(actions: list[np.ndarray]) -> None:
+            for seat, (action, space) in enumerate(zip(actions, spaces, strict=True)):
                 sl = slice(seat, seat + 1)
                 space.decode(action, core.steering[sl], core.speed[sl], core.steering_deg[sl])
-                actions.append(action)
-            core.advance()
-            done = (core.terminated | core.truncated) & running
-            for seat in np.flatnonzero(running):
-                info = core.infos[seat]
+
+        rngs = [np.random.default_rng(seed + i) for i in range(k)]
+        running, steps = np.ones(k, bool), 0
+        for step in rollout(core, drive, rngs=rngs, max_steps=max_steps, decode=decode):
+            steps = step.step
+            for seat in np.flatnonzero(step.running):
+                info = step.infos[seat]
                 result = results[seat]
                 result.steps += 1
-                record = StepRecord(first_action(actions[seat]), float(core.rewards[seat]),
-                                    bool(done[seat]), info)  # fmt: skip
-                result.records.append(record)
+                result.records.append(step.record(seat))
                 if info["episode_status"] == STATUS_LABELS[Status.LAP_COMPLETE]:
                     result.lap_times.append(float(info["lap_time"]))
                     result.race_time = float(info["episode_time"])
-                if done[seat]:
+                if step.done[seat]:
                     _finish(result, info)
-            running &= ~done
-            if not running.any():
-                break
+            running = step.running & ~step.done
         for seat in np.flatnonzero(running):  # out of steps
             _finish(results[seat], core.infos[seat])
             results[seat].status = "time_up"

@@ -1,22 +1,24 @@
 """Working with finished runs: load a policy, evaluate it with logs, export it, draw its graph.
 
 The commands ``racer evaluate``, ``racer export`` and ``racer plot`` are thin shells over these.
-A policy comes from a run folder (its best or last checkpoint, SB3) or from an exported ONNX file
-(onnxruntime only: no stable-baselines3, nothing unpickled).
+A policy comes from a run folder (its best or last checkpoint, loaded without unpickling anything:
+`racer.train.checkpoint`) or from an exported ONNX file (onnxruntime only: no stable-baselines3).
+Neither evaluating nor exporting imports the run's reward function unless rewards are asked for
+(``evaluate_and_log(rewards=True)``, ``racer evaluate --rewards``): a shared run's
+``reward_function.py`` is code from whoever shared it.
 """
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from racer.config import from_dict
-from racer.env.config import EnvConfig
-from racer.env.core import RacerCore, load_metadata
+from racer.env.config import EnvConfig, load_metadata
+from racer.env.core import RacerCore
+from racer.env.rollout import StepRecord, rollout
 from racer.errors import ConfigError
 from racer.logs.metrics import write_evaluation_metrics
 from racer.logs.recorder import EpisodeLog, SimtraceRecorder
@@ -24,7 +26,14 @@ from racer.logs.run_folder import RunFolder, timestamp
 from racer.logs.writers import write_simtrace
 from racer.physics.actions import DiscreteActionSpace
 from racer.track import load_track
-from racer.train.evaluate import LapEvaluation, Policy, SB3Policy, StepRecord, evaluate_laps
+from racer.train.config import load_run_config
+from racer.train.evaluate import (
+    LapEvaluation,
+    Policy,
+    SB3Policy,
+    evaluate_laps,
+    no_reward,
+)
 
 
 @dataclass
@@ -51,17 +60,9 @@ def run_env_config(run: RunFolder) -> EnvConfig:
     """The environment a run trained in (from its ``racer.toml``).
 
     It uses the run's own copies of the reward function and model_metadata.json, so a moved run
-    folder stays usable.
+    folder stays usable (`racer.train.config.load_run_config`).
     """
-    try:
-        data = tomllib.loads(run.config_file.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{run.root} is not a racer run: {run.config_file} is missing.") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read {run.config_file}: {exc}.") from None
-    env = from_dict(EnvConfig, data.get("env", {}), str(run.config_file))
-    return replace(env, reward_function=str(run.reward_function), reward_log="", failure_dir="",
-                   model_metadata=str(run.model_metadata))  # fmt: skip
+    return load_run_config(run).env
 
 
 def load_policy(
@@ -81,6 +82,7 @@ def load_policy(
 
     Raises:
         ConfigError: nothing loadable at ``path``.
+        CheckpointError: a damaged checkpoint, or one that carries pickled objects.
         ExportError: a broken ONNX file or DeepRacer graph, or OpenVINO missing for a ``.pb``.
     """
     path = Path(path)
@@ -111,21 +113,29 @@ def load_policy(
     if not file.exists():
         raise ConfigError(f"{path} has no {checkpoint} checkpoint ({file} is missing): train "
                           "first, or give the run folder of a finished run.")  # fmt: skip
-    from racer.train.sac import algorithm_class
+    from racer.train.checkpoint import load_checkpoint
 
-    env = run_env_config(run)
-    algorithm = load_metadata(env).training_algorithm
-    model = algorithm_class(algorithm).load(file, device="cpu")
-    return LoadedPolicy(SB3Policy(model), env, file, run, model)
+    config = load_run_config(run)
+    model = load_checkpoint(file, config, device="cpu")
+    return LoadedPolicy(SB3Policy(model), config.env, file, run, model)
 
 
 @dataclass
 class EvaluationRun:
-    """A logged evaluation: the result, and where its simtrace and metrics went."""
+    """A logged evaluation: the result, where its simtrace and metrics went, whether rewarded.
+
+    Attributes:
+        result: the laps driven.
+        simtrace: the evaluation simtrace (None: no folder to write it to).
+        metrics: the evaluation metrics JSON (None likewise).
+        rewards: whether the steps were scored with the reward function; if not, every
+            logged reward is 0.0.
+    """
 
     result: LapEvaluation
     simtrace: Path | None
     metrics: Path | None
+    rewards: bool = False
 
 
 def evaluate_and_log(
@@ -136,28 +146,40 @@ def evaluate_and_log(
     laps: int = 3,
     resets: int = 10_000,
     out: str | Path | None = None,
+    rewards: bool = False,
 ) -> EvaluationRun:
     """``racer evaluate``: drive the laps and write DeepRacer's evaluation simtrace and metrics.
 
     The logs go to ``evaluation-<timestamp>/`` and ``metrics/evaluation/`` of the run folder
     (or of ``out``), where deepracer-utils finds them.
+
+    Args:
+        loaded: the policy and its environment (`load_policy`).
+        track: another track (default: the policy's).
+        reverse: drive the track backwards (default: as the policy's environment).
+        laps: laps to drive.
+        resets: off-track resets allowed.
+        out: the folder for the logs (default: the policy's run folder; none: no logs).
+        rewards: score every step with the environment's reward function (for a run folder its
+            ``reward_function.py``, which this imports and runs); False logs rewards of 0.0.
     """
     env = loaded.env
     if track is not None:
         env = replace(env, track=track)
     if reverse is not None:
         env = replace(env, reverse=reverse)
-    result = evaluate_laps(env, loaded.policy, laps=laps, resets=resets, record=True)
+    result = evaluate_laps(env, loaded.policy, laps=laps, resets=resets, record=True,
+                           rewards=rewards)  # fmt: skip
     folder = RunFolder(out) if out is not None else loaded.run
     if folder is None:
-        return EvaluationRun(result, None, None)
+        return EvaluationRun(result, None, None, rewards)
     stamp = timestamp()
     while folder.evaluation_dir(stamp).exists():  # two evaluations within one second
         stamp = str(int(stamp) + 1)
     episodes = episode_logs(env, result.records)
     simtrace = write_simtrace(with_parent_dir(folder.evaluation_simtrace(stamp)), episodes)
     metrics = write_evaluation_metrics(with_parent_dir(folder.evaluation_metrics(stamp)), episodes)
-    return EvaluationRun(result, simtrace, metrics)
+    return EvaluationRun(result, simtrace, metrics, rewards)
 
 
 def with_parent_dir(path: Path) -> Path:
@@ -191,7 +213,7 @@ def export_run(
 
     The check compares the ONNX model with the torch policy on the observations (camera frames,
     and lidar readings for a camera-and-lidar model) the policy itself sees while driving the
-    run's track.
+    run's track; that drive needs no rewards, so the run's reward function is not imported.
 
     Returns:
         The ONNX file and the largest difference between onnxruntime and torch outputs.
@@ -201,16 +223,17 @@ def export_run(
     loaded = load_policy(run_dir, checkpoint)
     run = loaded.run
     assert run is not None
-    core = RacerCore(loaded.env, 1)
+    core = RacerCore(loaded.env, 1, no_reward)
     try:
-        seen = []  # (1, H, W, C) uint8 frames, or dicts of them and (1, D) lidar readings
-        core.reset_cars(np.array([0]), [np.random.default_rng(0)], restart=True)
-        for _ in range(steps):
-            obs = core.observation()
-            seen.append(obs)
-            core.step(np.asarray(loaded.policy.predict(obs)))
-            if core.terminated[0] or core.truncated[0]:
-                core.reset_cars(np.array([0]), [np.random.default_rng(len(seen))])
+        seen: list[Any] = []
+
+        def drive(obs: Any, infos: Any) -> Any:
+            seen.append(obs)  # (1, H, W, C) uint8 frames, or dicts of them and (1, D) readings
+            return loaded.policy.predict(obs)
+
+        for _ in rollout(core, drive, rngs=[np.random.default_rng(0)], max_steps=steps,
+                         restart_done=True):  # fmt: skip
+            pass  # the driver keeps what the policy saw
         space = core.action_space
     finally:
         core.close()

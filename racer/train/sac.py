@@ -24,6 +24,9 @@ from racer.train.networks import policy_name
 BUFFER_SIZE = 50_000
 #: Random-policy steps before the first update.
 LEARNING_STARTS = 1_000
+#: A gradient step after every env step (SB3's ``train_freq``); `racer.train.checkpoint`
+#: rebuilds a checkpoint's train_freq from it.
+TRAIN_FREQ = (1, "step")
 
 
 class RecordingCallback(BaseCallback):
@@ -54,7 +57,7 @@ def make_sac(
         policy_name(env.observation_space), env, learning_rate=hyper.lr,
         gamma=hyper.discount_factor,
         batch_size=hyper.batch_size, ent_coef=hyper.sac_alpha, buffer_size=BUFFER_SIZE,
-        learning_starts=LEARNING_STARTS, train_freq=(1, "step"), gradient_steps=1,
+        learning_starts=LEARNING_STARTS, train_freq=TRAIN_FREQ, gradient_steps=1,
         # SB3's dict replay buffer (camera and lidar) cannot share next observations
         optimize_memory_usage=policy_name(env.observation_space) == "CnnPolicy",
         replay_buffer_kwargs={"handle_timeout_termination": False},

@@ -11,10 +11,14 @@ One round (SPEC 3.2, 5.3):
 4. every few updates a full lap check (3 laps from the line, no resets);
 5. the round is committed: the finished episodes in logging iterations of exactly
    ``num_episodes_between_training`` episodes (DeepRacer's unit: one simtrace file each, as the
-   reward graph and deepracer-utils count them), the metrics, the checkpoint and the run state,
-   each written atomically, the state last. A killed run therefore loses at most the round in
-   flight, and ``racer train --resume RUN`` continues with the same logs, iteration numbers and
-   reward graph.
+   reward graph and deepracer-utils count them), their robomaker.log lines, the metrics, the
+   checkpoint and the run state (`racer.train.run_state`), each written atomically (the log is
+   appended and its committed size recorded), the state last. A killed run therefore loses at
+   most the round in flight: ``racer train --resume RUN`` rolls every log back to the state and
+   continues with the same logs, iteration numbers and reward graph.
+
+The run folder is locked (`RunLock`) before anything is written to it, so a second ``racer
+train`` into it is refused and changes nothing.
 
 Why racer updates by steps by default: 16 cars finish 20 episodes in well under 1,000 steps early
 on, and updating that often destabilised PPO in our measurements (reinvent_base did not lap in
@@ -29,7 +33,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,56 +41,34 @@ import numba
 import numpy as np
 import torch
 
-from racer.config import dump_toml, from_dict, to_dict
-from racer.env.config import EnvConfig
-from racer.env.core import load_metadata
+from racer.config import dump_toml
+from racer.env.config import load_metadata
 from racer.env.vec_env import RacerVecEnv
 from racer.errors import ConfigError, LogError, RewardFunctionError
 from racer.logs.atomic import write_text_atomic
 from racer.logs.progress import append_progress
 from racer.logs.recorder import EpisodeLog, SimtraceRecorder
 from racer.logs.run_folder import RunFolder
-from racer.logs.writers import RobomakerLog, TrainingMetrics, write_simtrace
+from racer.logs.writers import RobomakerLog, TrainingMetrics, roll_back_log, write_simtrace
 from racer.physics.actions import DiscreteActionSpace
-from racer.reward.plugin import RewardFunction, resolve_reward_path
-from racer.track import load_track
-from racer.train.config import TrainConfig
-from racer.train.evaluate import SB3Policy, evaluate_laps, evaluate_progress
+from racer.reward.plugin import resolve_reward_path
+from racer.reward.worker import RewardWorker
+from racer.track import Track, load_track
+from racer.train.checkpoint import env_spaces, load_checkpoint
+from racer.train.config import TrainConfig, config_to_dict, load_run_config
+from racer.train.evaluate import SB3Policy, drive_laps, drive_progress, lap_core, progress_core
 from racer.train.hyperparameters import RACER_DEFAULTS, Hyperparameters, load_hyperparameters
-from racer.train.networks import policy_kwargs, policy_name
-from racer.train.ppo import EpisodicPPO
-from racer.train.sac import RecordingCallback, algorithm_class, make_sac
-
-#: racer's fast network, used where model_metadata.json names DeepRacer's default.
-FAST_NETWORK = "RACER_FAST"
-DEFAULT_DEEPRACER_NETWORK = "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"
-
-
-@dataclass
-class RunState:
-    """What has been committed: the last finished iteration and the counters after it.
-
-    Attributes:
-        update: the last committed PPO update (-1: none yet).
-        iteration: the last logging iteration written (-1: none yet).
-        episodes: training episodes logged so far (= (iteration + 1) * episodes per iteration).
-        timesteps: env steps (summed over cars) so far.
-        seconds: [s] wall time spent training so far, over all sessions.
-        best_update: update of the best model (-1: none).
-        best_progress: [%] its mean evaluation progress.
-        first_lap_check: update of the first lap check that drove every lap (-1: none).
-        first_lap_seconds: [s] training wall time at that check.
-    """
-
-    update: int = -1
-    iteration: int = -1
-    episodes: int = 0
-    timesteps: int = 0
-    seconds: float = 0.0
-    best_update: int = -1
-    best_progress: float = -1.0
-    first_lap_check: int = -1
-    first_lap_seconds: float = -1.0
+from racer.train.networks import policy_name, run_policy_kwargs
+from racer.train.ppo import CLIP_RANGE, EpisodicPPO
+from racer.train.run_state import (
+    LAP_CHECK_LAPS,
+    RunLock,
+    RunState,
+    read_run_state,
+    saved_updates,
+    write_state,
+)
+from racer.train.sac import RecordingCallback, make_sac
 
 
 @dataclass
@@ -142,43 +124,32 @@ class Trainer:
             self.state = RunState()
         self.config = config
         self.pretrained = Path(pretrained) if pretrained else None
+        self._pretrained_policy: dict[str, Any] = {}  # its state dict, checked by `run`
         self.resume = resume
 
     # ------------------------------------------------------------------------------- set-up
     def _load_run(self) -> tuple[TrainConfig, RunState]:
-        import tomllib
-
         folder = self.folder
         if not folder.config_file.exists():
             raise ConfigError(f"{folder.root} is not a racer run to resume: {folder.config_file} "
                               f"is missing. Start a new run with racer train.")  # fmt: skip
-        try:
-            data = tomllib.loads(folder.config_file.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read {folder.config_file}: {exc}.") from None
-        config = _config_from_dict(data, str(folder.config_file))
-        state = RunState()
-        if self._state_file.exists():
-            try:
-                state = RunState(**json.loads(self._state_file.read_text()))
-            except (OSError, ValueError, TypeError) as exc:
-                raise ConfigError(f"cannot read the run state {self._state_file}: {exc}.") from None
+        config = load_run_config(folder, own_copies=False)
+        state, _ = read_run_state(folder)  # read again under the lock, in `run`
         return config, state
 
-    @property
-    def _state_file(self) -> Path:
-        return self.folder.checkpoints / "state.json"
-
-    def _prepare_folder(self, hyper: Hyperparameters, metadata: Any) -> None:
+    def _refuse_existing_run(self) -> None:
         folder = self.folder
-        if not self.resume and folder.config_file.exists():
+        if folder.config_file.exists():
             raise ConfigError(
                 f"{folder.root} already holds a run. Continue it with racer "
                 f"train --resume {folder.root}, or choose a new folder."
             )
+
+    def _prepare_folder(self, hyper: Hyperparameters, metadata: Any, track_name: str) -> None:
+        """A new run's files, under the lock: its inputs, the log header, the empty state."""
+        folder = self.folder
+        self._refuse_existing_run()
         folder.create()
-        if self.resume:
-            return
         reward = resolve_reward_path(self.config.env.reward_function)
         try:
             shutil.copyfile(reward, folder.reward_function)
@@ -189,27 +160,29 @@ class Trainer:
             folder.model_metadata, json.dumps(metadata.to_json_dict(), indent=2) + "\n"
         )
         write_text_atomic(folder.hyperparameters, hyper.to_json())
-        write_text_atomic(folder.config_file, dump_toml(_config_to_dict(self.config)))
+        with RobomakerLog(folder.robomaker_log) as robomaker:
+            robomaker.write_header(hyper, metadata, track_name)
+            size = robomaker.sync()
+        write_text_atomic(folder.config_file, dump_toml(config_to_dict(self.config)))
+        # Nothing is committed yet, but from now on a missing state.json means a lost one.
+        self.state = replace(self.state, robomaker_bytes=size)
+        write_state(folder, self.state)
 
     def _policy_kwargs(self, metadata: Any) -> dict[str, Any]:
         """SB3's policy_kwargs: the network preset, with a lidar embedder if the model has one."""
-        return policy_kwargs(self._network(metadata), lidar=metadata.lidar is not None)
-
-    def _network(self, metadata: Any) -> str:
-        if self.config.network:
-            return self.config.network
-        default = metadata.neural_network == DEFAULT_DEEPRACER_NETWORK
-        if default and not self.config.deepracer_network:
-            return FAST_NETWORK
-        return metadata.neural_network
+        return run_policy_kwargs(self.config, metadata)
 
     # --------------------------------------------------------------------------------- run
-    def run(self) -> TrainResult:  # noqa: C901 - the loop reads best in one piece
+    def run(self) -> TrainResult:
         """Train until the budget, the iteration limit or a stop condition; returns the result.
+
+        The run folder is locked before anything is written to it, and the lock file is
+        removed when the run ends (normally, with an error or on Ctrl-C).
 
         Raises:
             RacerError: bad configuration, a failing reward function (its params saved in the
-                run's logs), or an unwritable run folder; committed iterations stay intact.
+                run's logs), an unwritable run folder, or another racer train running in it;
+                committed iterations stay intact.
         """
         cfg = self.config
         hyper = (load_hyperparameters(cfg.hyperparameters) if cfg.hyperparameters
@@ -219,10 +192,34 @@ class Trainer:
         metadata = load_metadata(cfg.env)
         if not self.resume:  # bad input must fail before a run folder exists
             load_track(cfg.env.track, deduplicate=cfg.env.deduplicate_waypoints)
-            RewardFunction(cfg.env.reward_function, timeout=cfg.env.reward_timeout)
-        self._prepare_folder(hyper, metadata)
-        folder = self.folder
-        lock = _lock_run(folder.root)
+            # Imported in a worker process: module-level code that hangs or exits cannot take
+            # racer train with it.
+            RewardWorker(cfg.env.reward_function, timeout=cfg.env.reward_timeout).close()
+            if self.pretrained is not None:
+                self._pretrained_policy = _pretrained_policy(self.pretrained, cfg, metadata)
+        track = load_track(cfg.env.track, reverse=cfg.env.reverse)
+        # Locked before any write, and before the existing-run check, so that a run still
+        # training there is named as such: a refused second run changes nothing.
+        lock = RunLock.acquire(self.folder.root, resume=self.resume)
+        try:
+            if self.resume:
+                # Read again under the lock: a run that held it may have committed since.
+                self.state, note = read_run_state(self.folder)
+                if note:
+                    self.say(note)
+                self.folder.create()
+            else:
+                self._prepare_folder(hyper, metadata, track.name)
+            return self._train(hyper, metadata, track)
+        finally:
+            lock.release()
+
+    def _train(self, hyper: Hyperparameters, metadata: Any, track: Track) -> TrainResult:  # noqa: C901
+        """The training loop of `run`, in a prepared and locked run folder.
+
+        (C901: the loop reads best in one piece.)
+        """
+        cfg, folder = self.config, self.folder
         if cfg.torch_threads:
             torch.set_num_threads(cfg.torch_threads)
         if cfg.numba_threads:
@@ -235,13 +232,10 @@ class Trainer:
                              failure_dir=str(folder.logs))  # fmt: skip
         seed = cfg.seed + 1000 * (self.state.update + 1)  # a resumed run draws new starts
         env = RacerVecEnv(env_config, cfg.num_envs, seed=seed, spread_starts=True)
-        track = load_track(cfg.env.track, reverse=cfg.env.reverse)
         continuous = not isinstance(env.core.action_space, DiscreteActionSpace)
         recorder = SimtraceRecorder(track.length, continuous, first_episode=self.state.episodes)
-        metrics = self._metrics()
+        metrics = self._roll_back()
         robomaker = RobomakerLog(folder.robomaker_log)
-        if not self.resume:
-            robomaker.write_header(hyper, metadata, track.name)
         finished: list[EpisodeLog] = []
         watch = self.watch
 
@@ -256,6 +250,10 @@ class Trainer:
 
         self._hook = hook  # SAC's rounds hand their steps over through a callback
         model = self._model(env, hyper, metadata, track.length, hook)
+        # The evaluations' simulators, built once per run (as DeepRacer's evaluation worker
+        # keeps its own): each evaluation starts them over.
+        progress_sim = progress_core(env_config, cfg.eval_episodes)
+        lap_sim = lap_core(env_config, LAP_CHECK_LAPS, resets=0) if cfg.lap_check_every else None
         started = time.perf_counter()
         session_steps = 0
         stopped = "budget"
@@ -270,11 +268,10 @@ class Trainer:
                 episodes, finished[:] = list(finished), []
                 pending += episodes
                 session_steps += model.num_timesteps - steps_before
-                evaluation = evaluate_progress(env_config, SB3Policy(model), cfg.eval_episodes)
+                evaluation = drive_progress(progress_sim, SB3Policy(model))
                 check = None
-                if cfg.lap_check_every and update % cfg.lap_check_every == 0:
-                    check = evaluate_laps(env_config, SB3Policy(model), laps=3, resets=0,
-                                          record=False)  # fmt: skip
+                if lap_sim is not None and update % cfg.lap_check_every == 0:
+                    check = drive_laps(lap_sim, SB3Policy(model), record=False)
                     last_check = check.summary()
                 per_iteration = hyper.num_episodes_between_training
                 whole = len(pending) // per_iteration * per_iteration
@@ -297,18 +294,20 @@ class Trainer:
                     break
         except RewardFunctionError as exc:
             raise RewardFunctionError(
-                f"{exc}\nThe run stopped; updates up to {self.state.update} are saved. Fix the "
+                f"{exc}\nThe run stopped; {saved_updates(self.state)}. Fix the "
                 f"run's copy of the function, {folder.reward_function}, and continue with: racer "
                 f"train --resume {folder.root}"
             ) from None
         except KeyboardInterrupt:
             stopped = "interrupted"
-            self.say(f"interrupted: updates up to {self.state.update} are saved; continue with "
+            self.say(f"interrupted: {saved_updates(self.state)}; continue with "
                      f"racer train --resume {folder.root}")  # fmt: skip
         finally:
             env.close()
+            progress_sim.close()
+            if lap_sim is not None:
+                lap_sim.close()
             robomaker.close()
-            lock.close()
         wall = time.perf_counter() - started
         return TrainResult(folder.root, self.state, stopped, session_steps / max(wall, 1e-9),
                            last_check)  # fmt: skip
@@ -323,7 +322,13 @@ class Trainer:
         model.learn(total_timesteps=steps, reset_num_timesteps=False, tb_log_name="sac",
                     progress_bar=False, callback=RecordingCallback(self._hook))  # fmt: skip
 
-    def _metrics(self) -> TrainingMetrics:
+    def _roll_back(self) -> TrainingMetrics:
+        """The run's metrics; on resume, every log rolled back to the last commit.
+
+        What a round wrote before its commit failed (or the process died) is dropped, as it
+        will be written again: the metrics entries, simtraces and robomaker.log lines after
+        the state's counts.
+        """
         metrics = TrainingMetrics(self.folder.metrics_file)
         if self.resume:
             metrics.truncate(self.state.episodes)  # drop what an uncommitted iteration added
@@ -331,6 +336,8 @@ class Trainer:
             for path in [*simtrace.glob("*-iteration.csv"), *simtrace.glob("*-objects.csv")]:
                 if int(path.name.split("-")[0]) > self.state.iteration:
                     path.unlink()  # written by a round that was never committed
+            if self.state.robomaker_bytes >= 0:
+                roll_back_log(self.folder.robomaker_log, self.state.robomaker_bytes)
         return metrics
 
     def _model(self, env: RacerVecEnv, hyper: Hyperparameters, metadata: Any, length: float,
@@ -339,8 +346,7 @@ class Trainer:
         last = self.folder.checkpoints / "last.zip"
         sac = metadata.training_algorithm == "sac"
         if self.resume and last.exists():
-            cls = algorithm_class(metadata.training_algorithm)
-            model = cls.load(last, env=env, device=cfg.device)
+            model = load_checkpoint(last, replace(cfg, env=env.config), env=env, device=cfg.device)
             if not sac:
                 model.step_hook = hook
             model.tensorboard_log = str(self.folder.tensorboard)
@@ -349,8 +355,8 @@ class Trainer:
             model = make_sac(env, hyper, self._policy_kwargs(metadata), seed=cfg.seed,
                              device=cfg.device,
                              tensorboard_log=str(self.folder.tensorboard))  # fmt: skip
-            if self.pretrained is not None:
-                _load_pretrained(model, self.pretrained)
+            if self._pretrained_policy:
+                model.policy.load_state_dict(self._pretrained_policy)
             return model
         if cfg.update_every == "steps":
             capacity, episodes = cfg.steps_per_car, 2**62  # every update: steps_per_car steps
@@ -364,14 +370,14 @@ class Trainer:
         model = EpisodicPPO(
             policy_name(env.observation_space), env, n_steps=capacity, batch_size=hyper.batch_size,
             n_epochs=hyper.num_epochs, learning_rate=hyper.lr, gamma=hyper.discount_factor,
-            gae_lambda=0.95, clip_range=0.2, ent_coef=hyper.beta_entropy,
+            gae_lambda=0.95, clip_range=CLIP_RANGE, ent_coef=hyper.beta_entropy,
             policy_kwargs=self._policy_kwargs(metadata), seed=cfg.seed,
             device=cfg.device, tensorboard_log=str(self.folder.tensorboard), verbose=0,
             episodes_per_iteration=episodes, huber=hyper.huber,
             step_hook=hook,
         )  # fmt: skip
-        if self.pretrained is not None:
-            _load_pretrained(model, self.pretrained)
+        if self._pretrained_policy:
+            model.policy.load_state_dict(self._pretrained_policy)
         return model
 
     # ------------------------------------------------------------------------------ commit
@@ -388,6 +394,7 @@ class Trainer:
             for trial, episode in enumerate(chunk, start=1):
                 metrics.add_training(episode, trial)
                 robomaker.write_episode(episode)
+        logged = robomaker.sync()  # a resume after a failed commit cuts the log back to this
         count = state.episodes + len(episodes)
         for k in range(len(evaluation.progress)):
             metrics.add_entry("evaluation", float(evaluation.rewards[k]),
@@ -395,7 +402,8 @@ class Trainer:
                               float(evaluation.start_time[k]), float(evaluation.end_time[k]),
                               count, per_iteration)  # fmt: skip
         new = replace(state, update=update, iteration=iteration, episodes=count,
-                      timesteps=model.num_timesteps, seconds=state.seconds + seconds)  # fmt: skip
+                      timesteps=model.num_timesteps, seconds=state.seconds + seconds,
+                      robomaker_bytes=logged)  # fmt: skip
         checkpoints = folder.checkpoints
         self._save(model, checkpoints / f"update-{update}.zip")
         shutil.copyfile(checkpoints / f"update-{update}.zip", checkpoints / ".last.zip")
@@ -417,7 +425,7 @@ class Trainer:
             "eval_progress": evaluation.mean_progress,
             "lap_check_laps": -1 if check is None else check.laps,
         })  # fmt: skip
-        write_text_atomic(self._state_file, json.dumps(asdict(new), indent=1) + "\n")
+        write_state(folder, new)
         self.state = new
 
     def _save(self, model: Any, path: Path) -> None:
@@ -461,54 +469,43 @@ class Trainer:
         logger.dump(model.num_timesteps)
 
 
-def _lock_run(root: Path) -> Any:
-    """Hold an exclusive lock on a run folder for as long as the returned file stays open.
+def _pretrained_policy(run: Path, config: TrainConfig, metadata: Any) -> dict[str, Any]:
+    """The state dict of another run's best policy, checked to fit ``config`` (DeepRacer's clone).
 
-    Two processes training into one folder would interleave their iterations; the second gets a
-    clear error instead. (POSIX only; elsewhere the run is not locked.)
+    Everything is checked before the new run's folder exists, so a refused start leaves
+    nothing behind that blocks a retry.
+
+    Raises:
+        ConfigError: the run has no best model or racer.toml, or it was trained with another
+            algorithm, action space, network or sensors.
+        CheckpointError: its best.zip is damaged or carries pickled objects.
     """
-    handle = open(root / ".racer-train.lock", "w")  # noqa: SIM115 - closed by the caller
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        return handle
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise ConfigError(f"another racer train is running in {root}; wait for it or stop it "
-                          "(Ctrl-C) before resuming.") from None  # fmt: skip
-    return handle
-
-
-def _config_to_dict(config: TrainConfig) -> dict[str, Any]:
-    return {"train": {k: v for k, v in to_dict(config).items() if k != "env"},
-            "env": to_dict(config.env)}  # fmt: skip
-
-
-def _config_from_dict(data: dict[str, Any], source: str) -> TrainConfig:
-    env = from_dict(EnvConfig, data.get("env", {}), source)
-    return replace(from_dict(TrainConfig, data.get("train", {}), source), env=env)
-
-
-def _load_pretrained(model: Any, run: Path) -> None:
-    """Copy another run's best policy into ``model`` (DeepRacer's clone)."""
-    source = RunFolder(run).checkpoints / "best.zip"
+    folder = RunFolder(run)
+    source = folder.checkpoints / "best.zip"
     if not source.exists():
         raise ConfigError(f"{run} has no best model to start from ({source} is missing).")
-    try:
-        other = type(model).load(source, device=model.device)
-    except (ValueError, KeyError, TypeError, RuntimeError):
-        raise ConfigError(f"the pretrained run {run} was trained with another algorithm; "
-                          "start from a run of the same training_algorithm.") from None  # fmt: skip
-    if other.action_space != model.action_space:
+    other_config = load_run_config(folder)
+    algorithm = load_metadata(other_config.env).training_algorithm
+    if algorithm != metadata.training_algorithm:
+        raise ConfigError(f"the pretrained run {run} was trained with {algorithm}, this run with "
+                          f"{metadata.training_algorithm}; start from a run of the same "
+                          "training_algorithm.")  # fmt: skip
+    other = load_checkpoint(source, other_config, device=config.device)
+    observation_space, action_space = env_spaces(config.env)
+    if other.action_space != action_space:
         raise ConfigError(f"the pretrained run {run} has the action space {other.action_space}, "
-                          f"this run {model.action_space}: they must match.")  # fmt: skip
+                          f"this run {action_space}: they must match.")  # fmt: skip
+    weights = other.policy.state_dict()
+    # This run's policy, built only to check that the weights fit it.
+    policy = other.policy_class(observation_space, action_space, lambda _: 0.0,
+                                **run_policy_kwargs(config, metadata))  # fmt: skip
     try:
-        model.policy.load_state_dict(other.policy.state_dict())
+        policy.load_state_dict(weights)
     except RuntimeError:
-        raise ConfigError(f"the pretrained run {run} uses another network; use the same network "
-                          "preset to start from it.") from None  # fmt: skip
+        raise ConfigError(f"the pretrained run {run} uses another network or other sensors; "
+                          "use the same network preset and sensors to start from it."
+                          ) from None  # fmt: skip
+    return weights
 
 
 def train(config: TrainConfig | None, run_dir: str | Path, **kwargs: Any) -> TrainResult:

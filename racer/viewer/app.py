@@ -18,6 +18,8 @@ import pygame
 from racer.errors import RacerError
 from racer.logs.simtrace import check_on_track
 from racer.track import Track, load_track
+from racer.viewer.display import missing_display, open_window
+from racer.viewer.panel import PAD, PANEL_COLOUR
 from racer.viewer.render import COLOUR_MODES, HUD_TEXT, ReplayRenderer
 from racer.viewer.source import LoggedEpisodes, load_episodes, off_track_rows, replay_objects
 
@@ -28,12 +30,25 @@ SPEEDS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 TIMELINE_HEIGHT = 56  # [px] band under the track view
 OFF_TRACK_MARK = (230, 30, 30)
 CURSOR = (255, 255, 255)
-PANEL = (24, 24, 28)
 _MESSAGE_SECONDS = 2.5
 HELP = (
     "space play/pause   left/right step   up/down speed   n/p episode   home/end   "
     "w worst reward   o off-track   c colours   i camera   q quit"
 )
+
+
+def no_window_error(reason: str, source: object) -> RacerError:
+    """The error of a replay window that cannot open, with the headless way to watch instead.
+
+    Args:
+        reason: why (`racer.viewer.display.open_window`'s message).
+        source: the run folder or CSV being replayed, for the suggested command.
+    """
+    return RacerError(
+        f"cannot open the replay window: {reason}. Render the episode to a video instead, which "
+        f"needs no display: racer replay {source} --out lap.gif (or lap.mp4; --episode N picks "
+        "the episode). To open a window anyway, set SDL_VIDEODRIVER to the video driver to use."
+    )
 
 
 class ReplayApp:
@@ -43,7 +58,8 @@ class ReplayApp:
         episodes: the episodes to browse (see `racer.viewer.source.load_episodes`).
         track: the track they were driven on.
         start: index into ``episodes`` to show first.
-        size: (width, height) of the track view [px]; the timeline adds `TIMELINE_HEIGHT`.
+        size: (width, height) of the renderer's frame [px]: the track and its side panel
+            (`racer.viewer.panel`); the timeline adds `TIMELINE_HEIGHT` below.
         colour_by: the trail's first colouring, one of `COLOUR_MODES`.
 
     Attributes:
@@ -232,10 +248,15 @@ class ReplayApp:
         surface = pygame.Surface(self.window_size)
         surface.blit(self.renderer.render(self.step), (0, 0))
         self._draw_timeline(surface)
-        if self.show_help:
+        if self.show_help:  # asked for: it may cover the track until h is pressed again
             self._draw_text_box(surface, HELP.split("   "), (self.renderer.size[0] // 2 - 120, 200))
-        elif self._message_left > 0:
-            self._draw_text_box(surface, [self.message], (10, self.renderer.size[1] - 40))
+        elif self._message_left > 0:  # at the foot of the side panel, off the track
+            panel = self.renderer.layout.panel
+            surface.set_clip(panel)
+            self._draw_text_box(surface, [self.message],
+                                (panel.left + PAD,
+                                 panel.bottom - self._font.get_linesize() - 24))  # fmt: skip
+            surface.set_clip(None)
         self._cache = key, surface
         return surface
 
@@ -250,7 +271,7 @@ class ReplayApp:
 
     def _draw_timeline(self, surface: pygame.Surface) -> None:
         width, height = self.renderer.size
-        surface.fill(PANEL, pygame.Rect(0, height, width, TIMELINE_HEIGHT))
+        surface.fill(PANEL_COLOUR, pygame.Rect(0, height, width, TIMELINE_HEIGHT))
         bar = self.timeline_rect()
         if self._strip is None:
             # One column per pixel, coloured as the trail is at the step under it.
@@ -289,14 +310,9 @@ class ReplayApp:
             RacerError: no display to open a window on.
         """
         try:
-            pygame.display.init()
-            screen = pygame.display.set_mode(self.window_size)
-        except pygame.error as exc:
-            raise RacerError(
-                f"cannot open the replay window ({exc}): with no display, write a video "
-                "instead (racer replay ... --out lap.mp4)."
-            ) from None
-        pygame.display.set_caption(f"racer replay: {self.episodes.source}")
+            screen = open_window(self.window_size, f"racer replay: {self.episodes.source}")
+        except RacerError as exc:
+            raise no_window_error(str(exc), self.episodes.source) from None
         clock = pygame.time.Clock()
         frames = 0
         shown = None
@@ -327,8 +343,11 @@ def replay_window(
 
     Raises:
         LogError: no such log or episode.
-        RacerError: no display.
+        RacerError: no display (checked first, before the log is read).
     """
+    reason = missing_display()
+    if reason:
+        raise no_window_error(f"no display was found ({reason})", run_or_csv)
     episodes = load_episodes(run_or_csv, evaluation=evaluation, iteration=iteration)
     base = track if isinstance(track, Track) else load_track(track)
     check_on_track(base, episodes.trace["X"], episodes.trace["Y"])

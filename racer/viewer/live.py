@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from racer.env.episode import Status
+from racer.viewer.display import missing_display
 
 #: The header's slots, float64 each.
 FIELDS = ("seq", "closed", "drawn", "x", "y", "yaw", "speed", "steering_deg", "reward", "progress",
@@ -66,28 +67,16 @@ class LiveFeed:
         """The shared memory block's name, to attach to from another process."""
         return self.memory.name
 
-    def write(self, core: Any, car: int) -> None:
-        """Copy car ``car`` of a `racer.env.core.RacerCore` (after its step) into the record."""
+    def write(self, record: Any) -> None:
+        """Copy a car's `racer.env.core.CarRecord` (after its step) into the shared record."""
         h = self.header
         h[0] += 1.0  # odd: a copy is under way
-        h[3] = core.car.x[car]
-        h[4] = core.car.y[car]
-        h[5] = core.car.yaw[car]
-        h[6] = core.car.speed[car]
-        h[7] = core.steering_deg[car]
-        h[8] = core.rewards[car]
-        h[9] = core.prev_progress[car]
-        h[10] = core.steps[car]
-        h[11] = core.episodes[car]
-        h[12] = core.status[car]
-        h[13] = core.sim_time[car]
-        self.frame[...] = core.obs[car]
+        h[3:14] = (record.x, record.y, record.yaw, record.speed, record.steering_deg,
+                   record.reward, record.progress, record.steps, record.episode, record.status,
+                   record.sim_time)  # fmt: skip
+        self.frame[...] = record.frame
         if self.num_objects:
-            o = self.objects
-            o[:, 0], o[:, 1], o[:, 2] = core.box_x[car], core.box_y[car], core.box_yaw[car]
-            o[:, 3] = core.object_sizes["length"]
-            o[:, 4] = core.object_sizes["width"]
-            o[:, 5] = np.arange(self.num_objects) >= core.num_boxes
+            self.objects[:] = record.objects
         h[0] += 1.0  # even: complete
 
     def read(self) -> tuple[dict[str, float], np.ndarray, np.ndarray] | None:
@@ -157,8 +146,14 @@ class LiveView:
     def __call__(self, core: Any) -> None:
         """Publish the followed car's state after a step of ``core`` (a RacerCore)."""
         if self.feed is None:
-            self._start(core.obs.shape[1:], core.num_objects)
-        self.feed.write(core, self.car)
+            if self.failed:
+                return  # no window to publish to
+            reason = missing_display()
+            if reason:  # do not start a window that SDL would open off screen, unseen
+                self._fail(f"no display was found ({reason})")
+                return
+            self._start(core.obs.shape[1:], core.world.num_objects)
+        self.feed.write(core.record(self.car))
         self._calls += 1
         if self._calls % 256 == 0 and not self.failed:
             self._poll()
@@ -181,9 +176,14 @@ class LiveView:
             while self._conn.poll():
                 message = self._conn.recv()
                 if message.startswith("error: "):
-                    self.failed = message[len("error: ") :]
-                    self.say(f"racer: warning: the live view cannot open a window "
-                             f"({self.failed}); training goes on without it.")  # fmt: skip
+                    self._fail(message[len("error: ") :])
+
+    def _fail(self, reason: str) -> None:
+        """Record why the window cannot open and say so (once: callers check `failed`)."""
+        self.failed = reason
+        self.say(f"racer: warning: the live view cannot open a window: {reason}; training "
+                 "goes on without it (racer replay RUN --out lap.gif renders an episode "
+                 "afterwards).")  # fmt: skip
 
     def drawn(self) -> int:
         """How many pictures the window has drawn so far."""

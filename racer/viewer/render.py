@@ -1,5 +1,7 @@
 """Draw one frame of a logged episode: the track from above, the car, its trail, its camera.
 
+The track fills the frame's left part; the camera inset, the step's numbers and the trail's
+legend go in a side panel on the right (`racer.viewer.panel`), so they never cover the track.
 Everything is drawn on plain pygame Surfaces, so no window (and no display) is needed; only
 ``pygame.font`` is initialised. Screen coordinates have y down; the world's y is up.
 """
@@ -11,16 +13,19 @@ import math
 import numpy as np
 import pygame
 
-from racer.env.core import BOT_SHADE, BOX_BUFFER, RACER_SHADE, ground_texture
+from racer.env.observation import ground_texture
 from racer.logs.objects import BOT, BOX
 from racer.logs.simtrace import Simtrace
+from racer.objects.bots import BOT_HEIGHT, BOT_LENGTH, BOT_WIDTH
+from racer.objects.drawing import BOT_SHADE, RACER_SHADE, BoxRenderer, BoxStyle
+from racer.objects.obstacles import Obstacles, box_corners
+from racer.objects.world import BOX_BUFFER
 from racer.physics.car import CarParams
-from racer.sensors.boxes import BoxRenderer, BoxStyle
 from racer.sensors.camera import Camera, CameraConfig
 from racer.track import Track
-from racer.track.bots import BOT_HEIGHT, BOT_LENGTH, BOT_WIDTH
-from racer.track.obstacles import Obstacles, box_corners
-from racer.viewer.source import EpisodeObjects
+from racer.units import deg_to_rad
+from racer.viewer.panel import PAD, PANEL_COLOUR, Legend, draw_legend, frame_layout
+from racer.viewer.source import EpisodeObjects, episode_clock
 
 #: [m] how far the logged model point (X, Y) lies ahead of the body centre (SPEC 6.1).
 MODEL_POINT_AHEAD = 0.14
@@ -39,10 +44,12 @@ HUD_TEXT = (255, 255, 255)
 # the car stays distinct from its trail.
 _RAMP = np.array([(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)],
                  dtype=np.float64)  # fmt: skip
+# Tab20 without its reds (the car is red): one colour each for up to 18 actions.
 _PALETTE = np.array([(31, 119, 180), (255, 127, 14), (44, 160, 44), (148, 103, 189),
                      (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34),
-                     (23, 190, 207), (174, 199, 232)], dtype=np.float64)  # fmt: skip
-_CAMERA_SCALE = 2
+                     (23, 190, 207), (174, 199, 232), (255, 187, 120), (152, 223, 138),
+                     (197, 176, 213), (196, 156, 148), (247, 182, 210), (199, 199, 199),
+                     (219, 219, 141), (158, 218, 229)], dtype=np.float64)  # fmt: skip
 _MARGIN = 20
 
 
@@ -78,6 +85,9 @@ class TrackView:
         size: (width, height) of the frame [px].
         extra: (M, 2) world points [m] that must fit in the frame too (a car's path); NaN rows
             are ignored.
+        area: the part of the frame the track is fitted into, a pygame.Rect or (left, top,
+            width, height) [px]; the whole frame by default. The rest is left to other drawing
+            (the replay's side panel).
 
     Attributes:
         scale: [px/m].
@@ -85,20 +95,25 @@ class TrackView:
     """
 
     def __init__(
-        self, track: Track, size: tuple[int, int], extra: np.ndarray | None = None
+        self,
+        track: Track,
+        size: tuple[int, int],
+        extra: np.ndarray | None = None,
+        area: pygame.Rect | tuple[int, int, int, int] | None = None,
     ) -> None:
         self.track = track
         self.size = (int(size[0]), int(size[1]))
+        self.area = pygame.Rect(area) if area is not None else pygame.Rect((0, 0), self.size)
         points = np.concatenate([track.inner, track.outer, track.centre])
         if extra is not None and len(extra):
             points = np.concatenate([points, extra[np.isfinite(extra).all(axis=1)]])
         low, high = points.min(axis=0), points.max(axis=0)
         extent = np.maximum(high - low, 1e-6)
-        width, height = self.size
-        self.scale = float(min((width - 2 * _MARGIN) / extent[0],
-                               (height - 2 * _MARGIN) / extent[1]))  # fmt: skip
+        a = self.area
+        self.scale = float(min(max(a.width - 2 * _MARGIN, 1) / extent[0],
+                               max(a.height - 2 * _MARGIN, 1) / extent[1]))  # fmt: skip
         centre = 0.5 * (low + high)
-        self.offset = (0.5 * width - self.scale * centre[0], 0.5 * height + self.scale * centre[1])
+        self.offset = (a.centerx - self.scale * centre[0], a.centery + self.scale * centre[1])
         self._background: pygame.Surface | None = None
 
     @property
@@ -160,8 +175,12 @@ def draw_camera(frame: pygame.Surface, image: np.ndarray, rect: pygame.Rect) -> 
 
 
 def draw_text_panel(frame: pygame.Surface, font: pygame.font.Font, lines: list[str],
-                    at: tuple[int, int] = (10, 10)) -> None:  # fmt: skip
-    """Draw lines of white text on a translucent black panel at ``at`` (top-left) [px]."""
+                    at: tuple[int, int] = (10, 10)) -> pygame.Rect:  # fmt: skip
+    """Draw lines of white text on a translucent black panel at ``at`` (top-left) [px].
+
+    Returns:
+        The panel's rectangle.
+    """
     texts = [font.render(line, True, HUD_TEXT) for line in lines]
     line_h = font.get_linesize()
     width = max(t.get_width() for t in texts) + 16
@@ -170,6 +189,7 @@ def draw_text_panel(frame: pygame.Surface, font: pygame.font.Font, lines: list[s
     frame.blit(panel, at)
     for i, text in enumerate(texts):
         frame.blit(text, (at[0] + 8, at[1] + 6 + i * line_h))
+    return pygame.Rect(at, panel.get_size())
 
 
 class ReplayRenderer:
@@ -181,11 +201,14 @@ class ReplayRenderer:
             ``X``, ``Y`` [m] (model point), ``yaw`` [deg], ``steer`` [deg], ``throttle`` [m/s],
             ``action``, ``reward``, ``progress`` [%], ``tstamp`` [s], ``steps``,
             ``episode_status``.
-        size: (width, height) of a frame [px].
+        size: (width, height) of a frame [px]: the track on the left, a side panel on the
+            right with the camera inset, the HUD and the trail's legend (`layout`).
         camera: draw the inset of the car's camera view.
         objects: the episode's logged objects, or None (see `set_episode`).
 
     Attributes:
+        layout: where the track, the panel and the inset go (`racer.viewer.panel.FrameLayout`).
+        clock: (K,) [s] the episode's own time at each row (from its first row).
         colour_by: what the trail's colour shows, one of `COLOUR_MODES`.
         show_camera: draw the camera inset (only when made with ``camera=True``).
         obstacles: fixed boxes to draw on the track and in the camera (see
@@ -218,6 +241,7 @@ class ReplayRenderer:
         self._frame = np.zeros((1, 120, 160, 1), np.uint8)
         if self._camera is not None:
             self._frame = np.zeros((1, *self._camera.shape), np.uint8)
+        self.layout = frame_layout(self.size, self._frame.shape[1:3] if camera else None)
         self.view: TrackView | None = None
         self.set_episode(episode, objects)
 
@@ -237,11 +261,13 @@ class ReplayRenderer:
         self.objects = objects
         self._object_yaw = None if objects is None else object_yaw(self.track, objects)
         self.steps = len(episode["X"])
-        yaw = np.deg2rad(np.asarray(episode["yaw"], np.float64))
+        self.clock = episode_clock(episode["tstamp"])
+        yaw = deg_to_rad(np.asarray(episode["yaw"], np.float64))
         self.yaw = yaw
         self.body_x = np.asarray(episode["X"], np.float64) - MODEL_POINT_AHEAD * np.cos(yaw)
         self.body_y = np.asarray(episode["Y"], np.float64) - MODEL_POINT_AHEAD * np.sin(yaw)
-        view = TrackView(self.track, self.size, np.column_stack([self.body_x, self.body_y]))
+        view = TrackView(self.track, self.size, np.column_stack([self.body_x, self.body_y]),
+                         self.layout.track)  # fmt: skip
         if self.view is None or (view.scale, view.offset) != (self.view.scale, self.view.offset):
             self.view = view  # else keep the old one, whose track is drawn already
         self.scale = self.view.scale
@@ -264,22 +290,55 @@ class ReplayRenderer:
         if self.colour_by not in COLOUR_MODES:
             raise ValueError(f"colour_by must be one of {COLOUR_MODES}, got {self.colour_by!r}")
         if self.colour_by == "action":
-            actions = [str(a) for a in self.episode["action"]]
-            codes = {a: i for i, a in enumerate(sorted(set(actions)))}
-            index = np.array([codes[a] for a in actions], np.int64) % len(_PALETTE)
-            return _PALETTE[index].astype(np.uint8)
+            _, index = self._action_codes()
+            return _PALETTE[index % len(_PALETTE)].astype(np.uint8)
+        values, low, high = self._ramp_range()
+        return colour_ramp(values, low, high)
+
+    def _action_codes(self) -> tuple[list[str], np.ndarray]:
+        """The distinct actions (in index order) and (K,) each row's position among them."""
+        actions = [str(a) for a in self.episode["action"]]
+        names = sorted(set(actions), key=lambda a: (0, int(a), "") if a.isdigit() else (1, 0, a))
+        codes = {a: i for i, a in enumerate(names)}
+        return names, np.array([codes[a] for a in actions], np.int64)
+
+    def _ramp_range(self) -> tuple[np.ndarray, float, float]:
+        """(K,) the values the trail's ramp shows under `colour_by`, and its low and high end."""
         values = np.asarray(self.episode["reward" if self.colour_by == "reward" else "throttle"],
                             np.float64)  # fmt: skip
         finite = values[np.isfinite(values)]
         if finite.size == 0:
-            return colour_ramp(values, 0.0, 1.0)
+            return values, 0.0, 1.0
         low = float(finite.min()) if self.colour_by == "reward" else 0.0
-        return colour_ramp(values, low, float(finite.max()))
+        return values, low, float(finite.max())
+
+    def legend(self) -> Legend:
+        """What the trail's colours mean under `colour_by`.
+
+        A ramp from the lowest to the highest reward (from 0 to the fastest speed [m/s]), or
+        one swatch per action with its logged steering [deg] and speed [m/s].
+        """
+        if self.colour_by not in COLOUR_MODES:
+            raise ValueError(f"colour_by must be one of {COLOUR_MODES}, got {self.colour_by!r}")
+        if self.colour_by == "action":
+            names, index = self._action_codes()
+            e, first = self.episode, [int(np.argmax(index == c)) for c in range(len(names))]
+            swatches = [(tuple(int(v) for v in _PALETTE[c % len(_PALETTE)]),
+                         f"{name}: {float(e['steer'][r]):+.1f} deg, {float(e['throttle'][r]):.2f} "
+                         "m/s")
+                        for c, (name, r) in enumerate(zip(names, first, strict=True))]  # fmt: skip
+            return Legend("trail: action (steering, speed)", swatches=swatches)
+        _, low, high = self._ramp_range()
+        ramp = colour_ramp(np.linspace(0.0, 1.0, 64), 0.0, 1.0)
+        if self.colour_by == "reward":
+            return Legend("trail: reward", ramp, f"{low:.3g}", f"{high:.3g}")
+        return Legend("trail: speed [m/s]", ramp, f"{low:.2f}", f"{high:.2f}")
 
     def _trail_to(self, k: int) -> pygame.Surface:
         """Background plus the trail up to step ``k``, drawn incrementally for forward replay."""
         if self._trail is None or k < self._trail_upto or self._trail_mode != self.colour_by:
             self._trail = self.view.background.copy()
+            self._trail.fill(PANEL_COLOUR, self.layout.panel)
             if self.obstacles is not None and self.objects is None:
                 for corners in box_corners(self.obstacles):
                     pygame.draw.polygon(self._trail, BOX_COLOUR,
@@ -340,22 +399,12 @@ class ReplayRenderer:
                            length=length, width=width, height=height,
                            shade=shade.astype(np.int64))  # fmt: skip
 
-    def camera_rect(self, k: int | None = None) -> pygame.Rect:
-        """Where the camera inset is drawn in a frame.
-
-        Top right, or bottom right when the car of step ``k`` is under the top-right corner, so
-        that the inset never hides the car.
-        """
-        w, h = 160 * _CAMERA_SCALE, 120 * _CAMERA_SCALE
-        if self._camera is not None:
-            w, h = self._camera.shape[1] * _CAMERA_SCALE, self._camera.shape[0] * _CAMERA_SCALE
-        top = pygame.Rect(self.size[0] - w - 10, 10, w, h)
-        if k is None or not np.isfinite([self.body_x[k], self.body_y[k], self.yaw[k]]).all():
-            return top
-        car = [tuple(map(float, p)) for p in self.car_corners(k)]
-        if any(top.inflate(8, 8).collidepoint(p) for p in car):
-            return pygame.Rect(self.size[0] - w - 10, self.size[1] - h - 10, w, h)
-        return top
+    def camera_rect(self) -> pygame.Rect:
+        """Where the camera inset is drawn: the top of the side panel (`layout`)."""
+        if self.layout.camera is not None:
+            return self.layout.camera
+        w, h = self._frame.shape[2], self._frame.shape[1]
+        return pygame.Rect(self.layout.panel.left + PAD, PAD, w, h)
 
     def hud_lines(self, k: int) -> list[str]:
         """The HUD's text at step ``k``."""
@@ -363,13 +412,12 @@ class ReplayRenderer:
         return [
             f"episode {int(e['episode'][k])}  step {int(e['steps'][k])} ({k + 1}/{self.steps})"
             if "episode" in e else f"step {int(e['steps'][k])} ({k + 1}/{self.steps})",
-            f"time      {float(e['tstamp'][k]):.2f} s",
+            f"time      {float(self.clock[k]):.2f} s",
             f"progress  {float(e['progress'][k]):.1f} %",
             f"speed     {float(e['throttle'][k]):.2f} m/s",
             f"steering  {float(e['steer'][k]):+.1f} deg",
             f"reward    {float(e['reward'][k]):.3f}",
             f"status    {e['episode_status'][k]}",
-            f"trail: {self.colour_by}",
         ]  # fmt: skip
 
     # ---------------------------------------------------------------------------- frames
@@ -381,19 +429,28 @@ class ReplayRenderer:
         colours = {BOX: BOX_COLOUR, BOT: BOT_COLOUR}
         for kind, corners in self.object_corners(k):
             pygame.draw.polygon(frame, colours.get(kind, RACER_COLOUR), corners)
-        self._draw_hud(frame, k)  # translucent, under the car
         if np.isfinite([self.body_x[k], self.body_y[k], self.yaw[k]]).all():
             pygame.draw.polygon(frame, CAR_COLOUR, self.car_corners(k))
         if self._camera is not None and self.show_camera:
-            draw_camera(frame, self.camera_view(k), self.camera_rect(k))
+            draw_camera(frame, self.camera_view(k), self.camera_rect())
+        self._draw_panel_text(frame, k)
         return frame
 
     def render_array(self, k: int) -> np.ndarray:
         """The frame of step ``k`` as an (H, W, 3) uint8 RGB array."""
         return np.ascontiguousarray(pygame.surfarray.array3d(self.render(k)).transpose(1, 0, 2))
 
-    def _draw_hud(self, frame: pygame.Surface, k: int) -> None:
-        draw_text_panel(frame, self._font, self.hud_lines(k))
+    def _draw_panel_text(self, frame: pygame.Surface, k: int) -> None:
+        """The HUD under the camera inset, then the trail's legend, all in the side panel."""
+        panel = self.layout.panel
+        previous = frame.get_clip()
+        frame.set_clip(panel)
+        hud = draw_text_panel(frame, self._font, self.hud_lines(k),
+                              (panel.left + PAD, self.layout.text_top))  # fmt: skip
+        frame.set_clip(previous)
+        area = pygame.Rect(panel.left + PAD, hud.bottom + PAD, panel.width - 2 * PAD,
+                           max(0, panel.bottom - hud.bottom - 2 * PAD))  # fmt: skip
+        draw_legend(frame, self._font, self.legend(), area)
 
 
 def object_footprints(objects: EpisodeObjects) -> tuple[np.ndarray, np.ndarray]:

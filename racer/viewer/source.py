@@ -17,8 +17,8 @@ import numpy as np
 from racer.errors import LogError
 from racer.logs.objects import RunObjects, run_objects, trace_objects
 from racer.logs.simtrace import Simtrace, find_simtraces, iteration_of, read_simtrace
+from racer.objects.obstacles import ObstacleConfig, Obstacles, place_obstacles
 from racer.track import Track
-from racer.track.obstacles import ObstacleConfig, Obstacles, place_obstacles
 
 #: Episode statuses that end an episode with the car off the road (SPEC 5.1), and the
 #: moments the viewer's "off-track" key jumps to.
@@ -159,6 +159,21 @@ def _attach_objects(episodes: LoggedEpisodes) -> None:
     """Line the run's object logs up with the trace's rows (`racer.logs.objects.trace_objects`)."""
     found = trace_objects(episodes.trace, episodes.run)
     episodes.poses, episodes.logged, episodes.object_note = found.poses, found.logged, found.note
+
+
+def episode_clock(tstamp: np.ndarray) -> np.ndarray:
+    """(K,) [s] each row's time since the episode's first row.
+
+    A training simtrace's ``tstamp`` runs on from the start of the iteration (DeepRacer's
+    clock is not reset between episodes), so an episode's own time is counted from its first
+    row with a time stamp. NaN stays NaN; all NaN gives all NaN.
+
+    Args:
+        tstamp: (K,) the episode's logged ``tstamp`` [s], in step order.
+    """
+    tstamp = np.asarray(tstamp, np.float64)
+    finite = np.flatnonzero(np.isfinite(tstamp))
+    return tstamp - tstamp[finite[0]] if finite.size else tstamp.copy()
 
 
 def off_track_rows(columns: dict[str, np.ndarray]) -> np.ndarray:

@@ -14,11 +14,12 @@ import pytest
 from racer.config import dump_toml, from_dict, to_dict
 from racer.env.autopilot import Autopilot
 from racer.env.config import EnvConfig
-from racer.env.core import BOT_SHADE, RacerCore
+from racer.env.core import RacerCore
 from racer.env.episode import EpisodeConfig, Phase, Status
 from racer.env.racer_env import RacerEnv
-from racer.track.bots import BOT_LENGTH, BotConfig
-from racer.track.obstacles import ObstacleConfig
+from racer.objects.bots import BOT_LENGTH, BotConfig
+from racer.objects.drawing import BOT_SHADE
+from racer.objects.obstacles import ObstacleConfig
 from tests.env.follower import drive_lap
 
 CONTINUOUS = str(Path(__file__).resolve().parents[1] / "data/model_metadata/continuous_ppo.json")
@@ -51,7 +52,7 @@ def test_params_carry_the_bots():
     for _ in range(10):
         _, _, _, _, info = env.step(np.zeros(2, np.float32))
     params = info["params"]
-    bots = env.core.bots
+    bots = env.core.world.bot_state
     # params show the bots as they were when the car's pose was judged, one move ago
     s_now = bots.s[0].copy()
     assert len(params["objects_location"]) == 3
@@ -63,13 +64,13 @@ def test_params_carry_the_bots():
 
 def test_object_keys_are_the_bots_of_the_judged_step():
     core = core_with(EnvConfig(bots=BotConfig(count=2)))
-    x, y, yaw = core.box_x[0].copy(), core.box_y[0].copy(), core.box_yaw[0].copy()
+    x, y, yaw = core.world.x[0].copy(), core.world.y[0].copy(), core.world.yaw[0].copy()
     core.step(np.zeros(1, np.int64))
     params = core.infos[0]["params"]
     np.testing.assert_allclose(params["objects_location"], np.column_stack([x, y]))
     assert params["objects_heading"] == yaw.tolist()
     assert params["objects_speed"] == [0.2, 0.2]
-    assert not np.array_equal(core.box_x[0], x)  # and they have moved since
+    assert not np.array_equal(core.world.x[0], x)  # and they have moved since
 
 
 def test_a_car_driving_into_a_slow_bot_from_behind_crashes():
@@ -85,10 +86,10 @@ def test_a_car_driving_into_a_slow_bot_from_behind_crashes():
             break
     assert info["episode_status"] == "crashed" and info["params"]["is_crashed"] is True
     core = env.core
-    assert core.hit[0] == 0  # the bot
-    gap = core.bots.s[0, 0] - core.query.s[0]
+    assert core.world.hit[0] == 0  # the bot
+    gap = core.world.bot_state.s[0, 0] - core.query.s[0]
     assert 0.0 < gap < BOT_LENGTH + 0.2  # the car's nose is at the bot's tail
-    assert core.bots.pause_left[0] == 0.0  # the car ran into the bot: the bot does not stop
+    assert core.world.bot_state.pause_left[0] == 0.0  # the car ran into the bot: it goes on
 
 
 def test_the_same_lane_drive_on_the_other_lane_passes_the_bot():
@@ -101,7 +102,7 @@ def test_the_same_lane_drive_on_the_other_lane_passes_the_bot():
         _, _, terminated, _, info = env.step(action)
         action = pilot.act(info["params"])
         assert not terminated, info["episode_status"]
-    assert info["params"]["projection_distance"] > env.core.bots.s[0, 0] + 0.5
+    assert info["params"]["projection_distance"] > env.core.world.bot_state.s[0, 0] + 0.5
 
 
 def test_a_bot_running_into_a_car_from_behind_stops_for_the_penalty():
@@ -110,19 +111,19 @@ def test_a_bot_running_into_a_car_from_behind_stops_for_the_penalty():
     core.step(np.zeros(1, np.int64))  # PREPARE
     assert core.phase[0] == Phase.RUN
     track = core.tracks[0]
-    s_bot = core.bots.s[0, 0]
+    s_bot = core.world.bot_state.s[0, 0]
     s_car = np.array([s_bot + BOT_LENGTH - 0.02])  # the car's tail inside the bot's nose
     x, y = track.lane_point_at(s_car, np.array([1.0]))
-    core.car.place(np.array([0]), x, y, core.bots.yaw[0])
+    core.car.place(np.array([0]), x, y, core.world.bot_state.yaw[0])
     core.step(np.zeros(1, np.int64))
-    assert core.status[0] == Status.CRASHED and core.hit[0] == 0
-    assert core.bots.pause_left[0] == pytest.approx(2.0 - DT)
-    s = core.bots.s.copy()
+    assert core.status[0] == Status.CRASHED and core.world.hit[0] == 0
+    assert core.world.bot_state.pause_left[0] == pytest.approx(2.0 - DT)
+    s = core.world.bot_state.s.copy()
     for _ in range(29):
         core.step(np.zeros(1, np.int64))
-        np.testing.assert_array_equal(core.bots.s, s)
+        np.testing.assert_array_equal(core.world.bot_state.s, s)
     core.step(np.zeros(1, np.int64))
-    assert core.bots.s[0, 0] == pytest.approx(s[0, 0] + 0.2 * DT)
+    assert core.world.bot_state.s[0, 0] == pytest.approx(s[0, 0] + 0.2 * DT)
 
 
 def test_the_camera_sees_a_bot_ahead_in_its_own_shade():
@@ -146,26 +147,26 @@ def test_boxes_and_bots_together():
     status, infos = drive_lap(env)  # the centre line passes between the lanes' bots
     assert status == "crashed"
     core = env.core
-    assert core.hit[0] == 0  # the box, object 0
+    assert core.world.hit[0] == 0  # the box, object 0
     params = infos[-1]["params"]
     assert len(params["objects_location"]) == 3
     assert params["objects_speed"] == [0.2] * 3  # BOT_CAR_SPEED for every object (SPEC 1.2)
     assert params["objects_heading"][0] == 0.0
-    assert core.box_x.shape == (1, 3)
-    box = core.layouts[0][0]
-    assert core.box_x[0, 0] == box.x[0]
+    assert core.world.x.shape == (1, 3)
+    box = core.world.layouts[0][0]
+    assert core.world.x[0, 0] == box.x[0]
 
 
 def test_bots_are_placed_anew_per_episode_and_follow_the_seed():
     config = EnvConfig(bots=BotConfig(count=3, randomize=True))
     a = core_with(config, n=2, seeds=(1, 2))
     b = core_with(config, n=2, seeds=(1, 2))
-    np.testing.assert_array_equal(a.box_x, b.box_x)
-    assert not np.array_equal(a.box_x[0], a.box_x[1])
-    before = a.box_x[0].copy()
+    np.testing.assert_array_equal(a.world.x, b.world.x)
+    assert not np.array_equal(a.world.x[0], a.world.x[1])
+    before = a.world.x[0].copy()
     a.reset_cars(np.array([0]), [np.random.default_rng(5)])
-    assert not np.array_equal(before, a.box_x[0])
-    assert a.bots.clock[0] == 0.0
+    assert not np.array_equal(before, a.world.x[0])
+    assert a.world.bot_state.clock[0] == 0.0
 
 
 def test_a_start_next_to_a_bot_moves_to_the_other_lane():

@@ -11,7 +11,7 @@ import numpy as np
 from racer.env.config import EnvConfig
 from racer.env.core import RacerCore
 from racer.env.vec_env import RacerVecEnv
-from racer.track.obstacles import ObstacleConfig
+from racer.objects.obstacles import ObstacleConfig
 
 DATA = Path(__file__).resolve().parents[1] / "data/model_metadata"
 SECTOR = str(DATA / "discrete_lidar.json")
@@ -41,7 +41,7 @@ def test_a_box_behind_and_left_lights_one_sector():
     # sectors 0..7 sweep from 30 degrees left round the back to 30 degrees right: sector 2
     # looks back and to the left (rays 16-23, 40-74 degrees left of straight back)
     assert core.lidar_obs[0].tolist() == [0, 0, 1, 0, 0, 0, 0, 0]
-    box = core.layouts[0][0]
+    box = core.world.layouts[0][0]
     gap = math.hypot(box.x[0] - core.car.x[0], box.y[0] - core.car.y[0])
     assert gap < 1.0
 

@@ -11,10 +11,12 @@ import pytest
 
 from racer.config import from_dict
 from racer.env.config import EnvConfig
-from racer.env.core import RESET_BEHIND, RacerCore
+from racer.env.core import RacerCore
 from racer.env.episode import EpisodeConfig
 from racer.env.racer_env import RacerEnv
-from racer.track.obstacles import ObstacleConfig
+from racer.objects.collision import footprint_corners
+from racer.objects.obstacles import ObstacleConfig
+from racer.objects.starts import RESET_BEHIND
 from tests.env.follower import drive_lap
 
 CONTINUOUS = str(Path(__file__).resolve().parents[1] / "data/model_metadata/continuous_ppo.json")
@@ -26,7 +28,7 @@ def test_params_carry_the_boxes():
     env.reset(seed=0)
     _, _, _, _, info = env.step(np.zeros(2, np.float32))
     params = info["params"]
-    boxes = env.core.layouts[0][0]
+    boxes = env.core.world.layouts[0][0]
     assert len(params["objects_location"]) == 3
     np.testing.assert_allclose(params["objects_location"], np.column_stack([boxes.x, boxes.y]))
     assert params["closest_objects"] == [2, 0]  # at the line: behind the last, before the first
@@ -44,8 +46,9 @@ def test_the_centre_line_autopilot_crashes_into_a_box_on_its_lane():
     assert last["params"]["is_crashed"] is True and last["crash_count"] == 1
     # where the box is: 30 % of the way round
     assert 25.0 < last["params"]["progress"] < 31.0
-    corners = env.core._corners[0]
-    boxes = env.core.layouts[0][0]
+    car, params = env.core.car, env.core.config.car  # a finished car stands where it crashed
+    corners = footprint_corners(car.x, car.y, car.yaw, params.length, params.width)[0]
+    boxes = env.core.world.layouts[0][0]
     assert np.hypot(corners[:, 0] - boxes.x[0], corners[:, 1] - boxes.y[0]).min() < 0.35
 
 
@@ -78,7 +81,7 @@ def test_an_evaluation_crash_resets_behind_the_box_in_the_other_lane():
     assert infos[crash]["pause_duration"] == pytest.approx(episode.collision_penalty)
     pause = infos[crash + 1]
     track = env.core.tracks[0]
-    box = env.core.layouts[0][0]
+    box = env.core.world.layouts[0][0]
     s = np.array([box.ndist[0] * track.length - RESET_BEHIND])
     ox, oy = track.lane_point_at(s, np.array([-1.0]))
     mx, my = pause["params"]["x"], pause["params"]["y"]  # the model point, 0.14 m ahead
@@ -93,11 +96,11 @@ def test_randomized_boxes_differ_per_car_and_episode_and_follow_the_seed():
     b = RacerCore(config, 2, reward_function=lambda p: 1.0)
     for core in (a, b):
         core.reset_cars(np.arange(2), [np.random.default_rng(s) for s in (1, 2)], restart=True)
-    np.testing.assert_array_equal(a.box_x, b.box_x)
-    assert not np.array_equal(a.box_x[0], a.box_x[1])
-    before = a.box_x[0].copy()
+    np.testing.assert_array_equal(a.world.x, b.world.x)
+    assert not np.array_equal(a.world.x[0], a.world.x[1])
+    before = a.world.x[0].copy()
     a.reset_cars(np.array([0]), [np.random.default_rng(5)])
-    assert not np.array_equal(before, a.box_x[0])
+    assert not np.array_equal(before, a.world.x[0])
 
 
 def test_obstacles_load_from_toml_style_dicts():
@@ -142,7 +145,7 @@ def test_the_camera_sees_the_boxes():
     assert 0.005 < changed.mean() < 0.2
     # the box stands on the inner (left, on this counter-clockwise oval) side, above the road
     rows, columns = np.nonzero(changed)
-    assert columns.mean() < 80 and rows.min() < cores[0].camera.horizon_row
+    assert columns.mean() < 80 and rows.min() < cores[0].sensors.camera.horizon_row
     for core in cores:  # and after a step, the same
         core.step(np.zeros(1, np.int64))
     assert (cores[0].obs != cores[1].obs).any()

@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 
 from racer.env.config import EnvConfig
-from racer.env.core import START_STAGGER, RacerCore
+from racer.env.core import RacerCore
 from racer.env.episode import EpisodeConfig, Phase
 from racer.env.vec_env import RacerVecEnv
 from racer.errors import ConfigError
+from racer.objects.bots import BotConfig
+from racer.objects.obstacles import ObstacleConfig, place_obstacles, place_obstacles_batch
+from racer.objects.starts import START_STAGGER
 from racer.track import load_track
-from racer.track.bots import BotConfig
-from racer.track.obstacles import ObstacleConfig, place_obstacles, place_obstacles_batch
 
 RACE = EpisodeConfig(evaluation=True, laps=1, number_of_resets=0)
 
@@ -107,7 +108,7 @@ def test_a_finished_racer_parks_off_the_track_and_cannot_be_hit():
     # ... but cannot run into it, even placed on top of it.
     core.place_cars(np.array([0]), np.array([parked[0]]), np.array([parked[1]]), np.array([0.0]))
     core.step(np.zeros(2, np.int64))
-    assert core.hit[0] == -1
+    assert core.world.hit[0] == -1
 
 
 def test_a_racer_paused_after_a_failure_cannot_be_hit():
@@ -124,7 +125,7 @@ def test_a_racer_paused_after_a_failure_cannot_be_hit():
     # While it pauses, car 0 reversing into it is no crash.
     core.place_cars(np.array([0]), core.car.x[1:2], core.car.y[1:2], core.car.yaw[1:2])
     core.step(np.zeros(2, np.int64))
-    assert core.hit[0] == -1 and core.infos[0]["episode_status"] != "crashed"
+    assert core.world.hit[0] == -1 and core.infos[0]["episode_status"] != "crashed"
 
 
 def test_worlds_share_their_boxes_and_bots_and_differ_from_each_other():
@@ -134,12 +135,12 @@ def test_worlds_share_their_boxes_and_bots_and_differ_from_each_other():
     for _ in range(40):
         core.step(np.zeros(4, np.int64))
     m = 3 + 2  # boxes and bots, then the other racer
-    np.testing.assert_array_equal(core.box_x[0, :m], core.box_x[1, :m])
-    np.testing.assert_array_equal(core.box_y[2, :m], core.box_y[3, :m])
-    assert not np.allclose(core.box_x[0, :3], core.box_x[2, :3])
+    np.testing.assert_array_equal(core.world.x[0, :m], core.world.x[1, :m])
+    np.testing.assert_array_equal(core.world.y[2, :m], core.world.y[3, :m])
+    assert not np.allclose(core.world.x[0, :3], core.world.x[2, :3])
     # Each car's last object is the other racer of its world.
-    assert core.box_x[0, m] == core.car.x[1] and core.box_x[3, m] == core.car.x[2]
-    assert core.num_objects == 6
+    assert core.world.x[0, m] == core.car.x[1] and core.world.x[3, m] == core.car.x[2]
+    assert core.world.num_objects == 6
 
 
 def test_a_race_resets_whole_worlds_only():
@@ -205,7 +206,7 @@ def test_the_simapps_race_rules_stay_available():
     core = race_core(4, obstacles=ObstacleConfig(count=3), simapp_race_rules=True)
     core.step(np.zeros(4, np.int64))
     core.step(np.zeros(4, np.int64))
-    assert core.hit[1] >= 0  # racer 1 starts on the last box's lane, 0.25 m from it
+    assert core.world.hit[1] >= 0  # racer 1 starts on the last box's lane, 0.25 m from it
 
 
 def test_an_evaluation_reset_puts_a_racer_behind_the_line_back_there():
@@ -227,7 +228,7 @@ def test_no_racer_starts_inside_a_box():
     core = race_core(4, obstacles=ObstacleConfig(count=3))
     core.step(np.zeros(4, np.int64))
     core.step(np.zeros(4, np.int64))
-    assert (core.hit == -1).all()
+    assert (core.world.hit == -1).all()
     assert [info["episode_status"] for info in core.infos] == ["in_progress"] * 4
 
 

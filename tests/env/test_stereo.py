@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from racer.env.config import EnvConfig
-from racer.env.core import ground_texture
+from racer.env.observation import ground_texture
 from racer.env.racer_env import RacerEnv
 from racer.env.vec_env import RacerVecEnv
+from racer.objects.obstacles import ObstacleConfig
 from racer.sensors.camera import Camera
-from racer.track.obstacles import ObstacleConfig
 
 STEREO = str(Path(__file__).resolve().parents[1] / "data/model_metadata/discrete_stereo.json")
 

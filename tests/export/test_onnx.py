@@ -22,7 +22,7 @@ from racer.env.vec_env import RacerVecEnv
 from racer.errors import ExportError
 from racer.export.onnx import _check_argmax, check_export, export_onnx
 from racer.export.runner import OnnxPolicy
-from racer.physics.model_metadata import load_model_metadata
+from racer.formats.model_metadata import load_model_metadata
 from tests.export.perturb import scaled_weights
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -321,3 +321,20 @@ def test_the_package_exports_its_api_lazily():
     assert racer.export.OnnxPolicy is OnnxPolicy and racer.export.export_onnx is export_onnx
     with pytest.raises(AttributeError):
         racer.export.nothing  # noqa: B018
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_the_onnx_file_has_the_mode_of_every_other_file(tmp_path, umask, mode):
+    """0666 less the umask, as open() gives (model_metadata.json, the logs), not mkstemp's 0600."""
+    import os
+
+    model, _ = _build("ppo_discrete")
+    old = os.umask(umask)
+    try:
+        path = export_onnx(model, tmp_path / "model" / "policy.onnx")
+        other = tmp_path / "model" / "model_metadata.json"
+        other.write_text("{}")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == mode == other.stat().st_mode & 0o777
+    assert {p.name for p in path.parent.iterdir()} == {"policy.onnx", "model_metadata.json"}

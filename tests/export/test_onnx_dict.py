@@ -21,7 +21,7 @@ from racer.env.vec_env import RacerVecEnv
 from racer.errors import ExportError
 from racer.export.onnx import check_export, export_onnx
 from racer.export.runner import OnnxPolicy
-from racer.track.obstacles import ObstacleConfig
+from racer.objects.obstacles import ObstacleConfig
 from racer.train.networks import policy_kwargs
 from tests.export.perturb import scaled_weights
 

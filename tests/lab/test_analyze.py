@@ -154,3 +154,57 @@ def test_every_lap_of_a_continuous_evaluation_counts(tmp_path):
     assert list(a.episode_status) == ["in_progress", "in_progress", "lap_complete"]
     # first to last row's tstamp of each lap (the first lap's rows start at 6.978 s)
     np.testing.assert_allclose(a.episode_lap_time, [14.746, 13.739, 14.659], atol=1e-3)
+
+
+def captured_axes(monkeypatch):
+    """{PNG name: [(x label, y label, tick labels) of each visible axes]} of the plots drawn."""
+    from racer.plots import analysis as plots
+
+    drawn = {}
+    save = plots.save_figure
+
+    def keep(fig, plt, out):
+        drawn[out.name] = [(ax.get_xlabel(), ax.get_ylabel(),
+                            [t.get_text() for t in ax.get_xticklabels()])
+                           for ax in fig.axes if ax.get_visible()]  # fmt: skip
+        return save(fig, plt, out)
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    return drawn
+
+
+def test_the_action_charts_show_steering_and_speed(run, monkeypatch):
+    drawn = captured_axes(monkeypatch)
+    result = analyze_run(run, "oval")
+    a = result.analysis
+    # episode_rows logs action i as steering 10 i [deg] at 1 + i [m/s]
+    np.testing.assert_array_equal(a.action_steer, [0.0, 10.0, 20.0])
+    np.testing.assert_array_equal(a.action_speed, [1.0, 2.0, 3.0])
+    axis = "action: index, steering [deg], speed [m/s]"
+    assert drawn["actions.png"] == [(axis, "steps", ["0\n+0°\n1 m/s", "1\n+10°\n2 m/s",
+                                                     "2\n+20°\n3 m/s"])]  # fmt: skip
+    # six sections in 2 rows of 3: y labelled in the first column, x in the bottom row
+    sections = drawn["actions_by_section.png"]
+    assert [y for _, y, _ in sections] == ["steps", "", "", "steps", "", ""]
+    assert [x for x, _, _ in sections] == ["", "", "", axis, axis, axis]
+    assert all(t == ["0: +0°, 1", "1: +10°, 2", "2: +20°, 3"] for _, _, t in sections)
+    caption = result.plots["actions.png"]
+    assert "continuous" not in caption and "3 discrete actions" in caption
+    assert "steering [deg] and speed [m/s]" in caption
+    assert "continuous" not in result.index.read_text()
+
+
+def test_a_continuous_runs_action_charts_say_so(tmp_path, monkeypatch):
+    log = tmp_path / "trace.csv"
+    write_csv(log, episode_rows(0, [0.0, 0.5, 1.0, 1.5], [(0.0, 1.0), (-25.0, 1.5), (0.0, 2.0),
+                                                         (15.0, 3.0)],
+                                [0.0, 1.0, 1.0, 1.0], [0.0, 1.0, 2.0, 3.0], [0, 1, 2, 3],
+                                "off_track"))  # fmt: skip
+    drawn = captured_axes(monkeypatch)
+    result = analyze_run(log, "oval", out=tmp_path / "out", sections=1)
+    (hist, colour_bar) = drawn["actions.png"]
+    assert hist[:2] == ("steering [deg]", "speed [m/s]")
+    assert "continuous action space" in result.plots["actions.png"]
+    ((x, y, ticks),) = drawn["actions_by_section.png"]
+    assert (x, y) == ("steering bin [deg]", "steps") and ticks[0] == "-30..-20°"
+    np.testing.assert_allclose(result.analysis.action_steer[:2], [-25.0, -15.0])

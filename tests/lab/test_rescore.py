@@ -74,21 +74,28 @@ def write_simtrace(path, infos, actions):
                         info["pause_duration"], 0, 0.0])  # fmt: skip
 
 
-@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reversed"])
-def test_a_racer_episode_rescored_with_its_own_function_matches(tmp_path, reverse):
+def racer_episode(reverse=False, max_steps=100_000):
+    """The infos and (action, reward) of an autopilot's episode on hairpin_comb_ccw."""
     env = RacerEnv(EnvConfig(track="hairpin_comb_ccw", reverse=reverse,
                              reward_function="waypoint_heading"))  # fmt: skip
     pilot = Autopilot(env.core.tracks, env.core.action_space, model=env.core.model)
     env.reset(seed=3)  # round robin: the episode starts away from the line
     infos, actions, action = [], [], 0
-    while True:
+    while len(infos) < max_steps:
         _, reward, terminated, truncated, info = env.step(action)
         infos.append(info)
         actions.append((action, reward))
         action = pilot.act(info["params"])
         if terminated or truncated:
             break
-    assert info["episode_status"] == "lap_complete"
+    env.close()
+    return infos, actions
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reversed"])
+def test_a_racer_episode_rescored_with_its_own_function_matches(tmp_path, reverse):
+    infos, actions = racer_episode(reverse)
+    assert infos[-1]["episode_status"] == "lap_complete"
     log = tmp_path / "0-iteration.csv"
     write_simtrace(log, infos, actions)
     result = rescore_run(log, "waypoint_heading", "hairpin_comb_ccw", out=tmp_path / "out")
@@ -152,3 +159,28 @@ def test_object_keys_are_rebuilt_from_the_object_log(tmp_path):
                          if r["episode_status"] != "prepare"])  # fmt: skip
     wrong, blind_wrong = np.sum(~np.isclose(new, old)), np.sum(~np.isclose(rescored, old))
     assert blind_wrong >= 10 and blind_wrong > 5 * wrong
+
+
+def test_the_default_output_is_a_new_folder_here_never_the_run(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "downloaded-model"
+    (run / "training-simtrace").mkdir(parents=True)
+    write_simtrace(run / "training-simtrace" / "0-iteration.csv", *racer_episode(max_steps=40))
+    files = sorted(run.rglob("*"))
+    here = tmp_path / "work"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    command = ["rescore", str(run), "--reward", "progress_speed", "--track", "hairpin_comb_ccw"]
+    assert main(command) == 0
+    out = here / "rescore-downloaded-model-progress_speed"
+    assert f"wrote to {out} (a new folder" in capsys.readouterr().out
+    assert (out / "rescore_steps.csv").exists() and (out / "rescore.png").exists()
+    assert sorted(run.rglob("*")) == files  # the run's folder is as it was
+    # From inside the run there is no "here" that is not the run: an error, with the fix.
+    for inside in (run, run / "training-simtrace"):
+        monkeypatch.chdir(inside)
+        assert main(command) == 2
+        assert "does not write into the run's folder" in capsys.readouterr().err
+        assert sorted(run.rglob("*")) == files
+    monkeypatch.chdir(run)
+    assert main([*command, "--out", str(tmp_path / "chosen")]) == 0
+    assert f"wrote to {tmp_path / 'chosen'}\n" in capsys.readouterr().out

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,7 +16,15 @@ from racer.reward.console import CONSOLE, ERROR, check_source
 from racer.reward.plugin import bundled_reward_functions_dir
 
 BROKEN = Path(__file__).resolve().parents[1] / "data/reward_functions/broken"
+CONSOLE_REJECTS = BROKEN.parent / "console"
 EXAMPLES = sorted(bundled_reward_functions_dir().glob("*.py"))
+
+
+@pytest.fixture(autouse=True)
+def failures_in_tmp_path(tmp_path, monkeypatch):
+    """The system temp folder is tmp_path here: racer validate without --out (and its episodes,
+    which do not take failure_dir) saves failing params there, shared with everyone."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
 
 def write(tmp_path, body, name="reward.py"):
@@ -44,7 +56,7 @@ def test_every_example_validates_clean_and_draws_a_heat_map(tmp_path, path):
         ("returns_none", "returned NoneType None"),
         ("returns_string", "returned str '1.0 reward'"),
         ("returns_huge", "returned 1000000.0, outside the allowed range"),
-        ("returns_bool", "returned a bool (True)"),
+        ("recursion", "[Previous line repeated"),
         ("infinite_loop", "ran for more than its limit of 0.3 s"),
         ("undefined_name", "NameError: name 'off_track_penalty' is not defined"),
     ],
@@ -87,7 +99,7 @@ def test_a_failure_names_the_line_and_saves_params_that_replay(tmp_path, capsys)
 def test_the_sweep_reaches_every_corner_of_params_space(tmp_path, condition, case):
     body = f"def reward_function(p):\n    if {condition}:\n        raise ValueError('reached')\n" \
            "    return 1.0\n"  # fmt: skip
-    report = validate_reward_function(write(tmp_path, body), episodes=False)
+    report = validate_reward_function(write(tmp_path, body), episodes=False, failure_dir=tmp_path)
     assert not report.ok
     (failure,) = report.failures.values()
     assert "reached" in failure.problem
@@ -99,7 +111,7 @@ def test_episodes_catch_what_only_real_sequences_show(tmp_path):
            "    run[1] = run[1] + 1 if p['steps'] == run[0] + 1 else 0\n" \
            "    run[0] = p['steps']\n    if run[1] > 250:\n" \
            "        raise ValueError('250 consecutive steps')\n    return 1.0\n"  # fmt: skip
-    report = validate_reward_function(write(tmp_path, body))
+    report = validate_reward_function(write(tmp_path, body), failure_dir=tmp_path)
     (failure,) = report.failures.values()
     assert failure.case == "lap, step 253" and set(failure.cases) == {"lap", "lap, reversed"}
     assert '"steps": 253.0' in failure.params_file.read_text()
@@ -113,8 +125,11 @@ def test_console_only_findings_pass_racer_but_not_the_console(tmp_path, capsys):
     text = report.format()
     assert "imports 'os'" in text and "'payload' contains 'load'" in text
     assert "the console wants float(reward)" in text  # an int return
-    assert main(["validate", str(path)]) == 0
+    assert main(["validate", str(path)]) == 1  # the console would reject it: a failure
+    assert "FAIL: the DeepRacer console would reject it" in capsys.readouterr().out
     assert main(["validate", str(path), "--console"]) == 1
+    assert main(["validate", str(path), "--lenient"]) == 0
+    assert "OK (--lenient)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -158,9 +173,71 @@ def test_the_other_race_types_are_checked_with_their_objects(tmp_path, capsys):
     assert main(["validate", str(reward)]) == 0
     assert main(["validate", str(reward), "--obstacles", "2"]) == 1
     assert "sweep, forward" in capsys.readouterr().out
-    from racer.track.bots import BotConfig
+    from racer.objects.bots import BotConfig
 
     report = validate_reward_function(reward, bots=BotConfig(count=2), failure_dir=tmp_path)
     assert not report.ok and all(case.startswith("lap") or case.startswith("off-track")
                                  for f in report.failures.values() for case in f.cases)
     assert main(["validate", "object_avoidance", "--obstacles", "3", "--bots", "2"]) == 0
+
+
+@pytest.mark.parametrize(
+    "name, fragment",
+    [
+        ("returns_bool", "car got no float"),  # DeepRacer's float() makes it 1.0
+        ("runs_a_shell_command", "imports 'os'"),
+    ],
+)
+def test_what_only_the_console_rejects_fails_by_default(tmp_path, capsys, name, fragment):
+    path = CONSOLE_REJECTS / f"{name}.py"
+    assert main(["validate", str(path), "--out", str(tmp_path / "map.png")]) == 1
+    out = capsys.readouterr().out
+    assert fragment in out and "[console would reject]" in out and "ERRORS" not in out
+    assert "--lenient accepts that" in out  # racer itself would run it
+
+
+def _validate_in_a_subprocess(tmp_path, path, *options):
+    """`racer validate` as a command, bounded in time: a hang fails the test, not the suite."""
+    run = subprocess.run(
+        [sys.executable, "-m", "racer.cli", "validate", str(path), "--out",
+         str(tmp_path / "map.png"), "--timeout", "0.3", *options],
+        capture_output=True, text=True, timeout=90, env=dict(os.environ, TMPDIR=str(tmp_path)),
+    )  # fmt: skip
+    return run.returncode, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize(
+    "name, fragment, options",
+    [
+        ("stuck_in_c", "could not be stopped at its limit of 0.3 s", ()),
+        ("catches_timeout", "could not be stopped at its limit of 0.3 s", ()),
+        ("disarms_timer", "could not be stopped at its limit of 0.3 s", ()),
+        ("exits_process", "ended its worker process (it exited with code 0", ()),
+        ("segfaults", "ended its worker process (it crashed with SIGSEGV", ()),
+        ("leaks_memory", "ran out of memory (MemoryError: past the worker's 0.5 GB memory_limit)",
+         ("--memory-limit", "0.5")),
+    ],
+)  # fmt: skip
+def test_what_the_in_process_guard_cannot_stop_fails_with_a_message(tmp_path, name, fragment,
+                                                                    options):  # fmt: skip
+    path = BROKEN / f"{name}.py"
+    status, out = _validate_in_a_subprocess(tmp_path, path, *options)
+    assert status == 1, out
+    assert fragment in out and "at step" in out and str(path) in out and "result: FAIL" in out
+    assert "stopped early" in out  # one fatal failure ends the calls
+    assert list((tmp_path / "validate-failures").glob(f"reward-failure-{name}-*.json"))
+
+
+def test_the_sandbox_is_reported(tmp_path):
+    report = validate_reward_function("follow_center_line", episodes=False, sandbox=True)
+    assert report.ok and report.sandbox
+    text = report.format()
+    assert "sandbox" in text and all(note in text for note in report.sandbox_missing)
+
+
+def test_an_import_stuck_in_c_code_is_stopped_too(tmp_path):
+    path = BROKEN / "import_stuck_in_c.py"
+    status, out = _validate_in_a_subprocess(tmp_path, path, "--timeout", "0.1")
+    assert status == 1, out
+    assert "did not finish importing within 2.5 s" in out and "cannot load" in out
+    assert f'File "{path}", line 3 in <module>' in out

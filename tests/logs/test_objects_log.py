@@ -19,7 +19,7 @@ from racer.logs.recorder import EpisodeLog, SimtraceRecorder, object_poses
 from racer.logs.run_folder import RunFolder
 from racer.logs.simtrace import find_simtraces, read_simtrace
 from racer.logs.writers import write_simtrace
-from racer.track.bots import BotConfig
+from racer.objects.bots import BotConfig
 
 STEPS = 10  # max_episode_steps of the recorded episodes
 

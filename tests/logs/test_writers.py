@@ -670,3 +670,18 @@ def test_deepracer_utils_reads_racers_robomaker_log(run, tmp_path):
     assert df["iteration"].tolist() == [e.episode // E for e in logs for _ in e.rows]
     assert np.allclose(df["wall_clock"], [float(r[18]) for e in logs for r in e.rows], atol=1e-4)
     assert np.allclose(df["reward"], [float(r[8]) for e in logs for r in e.rows], atol=1e-4)
+
+
+def test_a_robomaker_log_rolls_back_to_its_committed_size(tmp_path):
+    from racer.logs.writers import RobomakerLog, roll_back_log
+
+    path = tmp_path / "logs" / "robomaker.log"
+    with RobomakerLog(path) as log:
+        log.write_lines(["committed"])
+        size = log.sync()
+        log.write_lines(["never committed"])
+    assert size == len("committed\n")
+    assert roll_back_log(path, size) == len("never committed\n")
+    assert path.read_text() == "committed\n"
+    assert roll_back_log(path, size + 100) == 0 and path.read_text() == "committed\n"
+    assert roll_back_log(tmp_path / "missing.log", 0) == 0

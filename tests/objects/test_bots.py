@@ -1,4 +1,4 @@
-"""Head-to-bot bot cars (racer.track.bots) against DeepRacer's BotCarsCtrl (SPEC 5.3)."""
+"""Head-to-bot bot cars (racer.objects.bots) against DeepRacer's BotCarsCtrl (SPEC 5.3)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from racer.errors import ConfigError
-from racer.track import TrackQuery, load_track
-from racer.track.bots import (
+from racer.objects.bots import (
     BotConfig,
     BotState,
     advance_bots,
@@ -17,6 +16,7 @@ from racer.track.bots import (
     pause_bots,
     place_bots,
 )
+from racer.track import TrackQuery, load_track
 
 DT = 1.0 / 15.0
 
@@ -164,10 +164,9 @@ def test_a_min_distance_longer_than_the_track_is_an_error():
 
 @pytest.mark.parametrize("quirk", [False, True])
 def test_per_car_object_keys_equal_one_call_per_car(quirk):
-    from racer.reward.objects import (
+    from racer.objects.params import (
         describe_objects,
         object_params,
-        object_params_per_car,
         split_table,
     )
 
@@ -183,7 +182,8 @@ def test_per_car_object_keys_equal_one_call_per_car(quirk):
     cx, cy, cyaw = track.point_at(car_s)
     reverse = np.array([False, True] * (n // 2))
     cyaw = np.where(reverse, cyaw + math.pi, cyaw)
-    batched = object_params_per_car(table, car_s, cx, cy, cyaw, reverse, camera_index_quirk=quirk)
+    batched = object_params(table, car_s, cx, cy, cyaw, reverse, per_car=True,
+                            camera_index_quirk=quirk)  # fmt: skip
     for i, sub in enumerate(split_table(table, n)):
         one = object_params(sub, car_s[i : i + 1], cx[i : i + 1], cy[i : i + 1], cyaw[i : i + 1],
                             reverse[i : i + 1], camera_index_quirk=quirk)[0]  # fmt: skip

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from shapely.geometry import Point, Polygon
 
+from racer.objects.collision import corners_in_boxes, footprint_corners
 from racer.physics.car import CarParams
-from racer.physics.collision import corners_in_boxes, footprint_corners
 
 CAR = CarParams()
 HALF_L, HALF_W = 0.5 * 0.32352, 0.5 * 0.1961

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from shapely.geometry import LinearRing, LineString, Point, Polygon
 
-from racer.reward.objects import (
+from racer.objects.obstacles import ObstacleConfig, place_obstacles
+from racer.objects.params import (
     FrustumConfig,
     describe_objects,
     describe_obstacles,
@@ -17,7 +18,6 @@ from racer.reward.objects import (
 )
 from racer.reward.params import new_object_defaults
 from racer.track import TrackQuery, load_track
-from racer.track.obstacles import ObstacleConfig, place_obstacles
 from tests.conftest import DEEPRACER_TRACKS
 
 MODEL_POINT = 0.14
@@ -273,7 +273,7 @@ def test_object_straight_ahead_is_in_camera_and_behind_is_not():
     nxt = ahead["closest_objects"][1]
     visible_next = [2.0, -2.0][nxt] > 0
     assert ahead["object_in_camera"] == visible_next
-    from racer.reward.objects import points_in_frustum
+    from racer.objects.params import points_in_frustum
 
     pts = np.array([[[1.0, 0.0, 0.1], [-1.0, 0.0, 0.1], [0.5, 0.0, 0.0], [0.1, 0.0, 0.1],
                      [1.0, 1.0, 0.1], [400.0, 0.0, 0.1]]])  # fmt: skip

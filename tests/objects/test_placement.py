@@ -9,9 +9,9 @@ import pytest
 from shapely.geometry import LinearRing, LineString, Point, Polygon
 
 from racer.errors import ConfigError
+from racer.objects.obstacles import ObstacleConfig, box_corners, place_obstacles
 from racer.track import load_track
-from racer.track.obstacles import ObstacleConfig, box_corners, place_obstacles
-from tests.conftest import DEEPRACER_TRACKS
+from tests.conftest import DEEPRACER_TRACKS, NO_SHARED_TRACKS
 
 BUNDLED = ["oval", "kidney", "practice_line"]
 
@@ -135,7 +135,7 @@ def test_randomize_draws_both_lanes_over_seeds():
     assert set(lanes.tolist()) == {1.0, -1.0}
 
 
-@pytest.mark.skipif(not DEEPRACER_TRACKS.is_dir(), reason="no /work/shared DeepRacer tracks")
+@pytest.mark.skipif(not DEEPRACER_TRACKS.is_dir(), reason=NO_SHARED_TRACKS)
 def test_shared_track_layout():
     track = load_track(DEEPRACER_TRACKS / "reInvent2019_track_cw.npy")
     obs = place_obstacles(track, ObstacleConfig(count=6))

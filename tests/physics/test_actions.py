@@ -14,18 +14,19 @@ import numpy as np
 import pytest
 
 from racer.errors import ConfigError
-from racer.physics.actions import ContinuousActionSpace, DiscreteActionSpace, action_log_value
-from racer.physics.model_metadata import (
+from racer.formats.model_metadata import (
     DEFAULT_MODEL_METADATA,
     LidarConfig,
     ModelMetadata,
     load_model_metadata,
     parse_model_metadata,
 )
+from racer.physics.actions import ContinuousActionSpace, DiscreteActionSpace, action_log_value
+from tests.conftest import DEEPRACER_LOGS
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data" / "model_metadata"
-REAL_MODEL_DIR = REPO.parent / "shared" / "deepracer-logs" / "drfc-reinvent-base" / "model"
+REAL_MODEL_DIR = DEEPRACER_LOGS / "drfc-reinvent-base" / "model"
 REAL_METADATA = REAL_MODEL_DIR / "model_metadata.json"
 
 needs_real_logs = pytest.mark.skipif(
@@ -437,11 +438,15 @@ ERROR_CASES = {
         ["action_space[2].index", "5", "position in the list, 2"],
     ),
     "index bool": (_with(action_space=_entries_with(1, index=True)), ["action_space[1].index"]),
-    "one action": (_with(action_space=_discrete(1)), ["action_space", "2..30", "got 1."]),
+    "one action": (
+        _with(action_space=_discrete(1)),
+        ["action_space", "2..30", "got 1.", "--simulator-limits"],
+    ),
     "31 actions": (_with(action_space=_discrete(31)), ["action_space", "2..30", "got 31."]),
     "speed above console": (
         _with(action_space=_entries_with(3, speed=5.0)),
-        ["action_space[3].speed", "5.0", "0.1..4 m/s", "strict=False"],
+        ["action_space[3].speed", "5.0", "0.1..4 m/s", "racer train and racer drive take "
+         "--simulator-limits"],
     ),
     "speed below console": (
         _with(action_space=_entries_with(0, speed=0.05)),

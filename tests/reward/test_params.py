@@ -16,7 +16,7 @@ from tests.conftest import (
     DEEPRACER_TRACKS,
     circle_rows,
     require_shared_tracks,
-    shared_track_paths,
+    shared_track_params,
 )
 
 WHEELS = np.array([[-0.0817, 0.081], [0.0823, 0.0795], [-0.0817, -0.081], [0.0823, -0.0795]])
@@ -95,7 +95,7 @@ def compare(track, n, seed):
                 assert got[key] == value, key
 
 
-@pytest.mark.parametrize("path", shared_track_paths(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", shared_track_params())
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reversed"])
 def test_params_equal_the_shapely_reference_on_deepracer_tracks(path, reverse):
     require_shared_tracks()
@@ -190,7 +190,7 @@ def test_params_at_pose_without_history_reads_the_distance_from_the_start():
     assert done["progress"] == pytest.approx(100 * track.cum_s[5] / track.length, abs=1e-6)
 
 
-@pytest.mark.parametrize("path", shared_track_paths(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", shared_track_params())
 def test_closest_waypoints_when_exactly_on_a_waypoint(path):
     """Review finding: a model point exactly on waypoint k is bracketed [k, k+1], as shapely."""
     require_shared_tracks()

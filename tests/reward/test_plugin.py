@@ -51,18 +51,19 @@ def test_load_errors(tmp_path, body, fragment):
         ("1e6", "outside the allowed range"),
         ("'1.0x'", "float() cannot convert"),
         ("None", "NoneType"),
-        ("True", "a bool"),
     ],
 )
 def test_bad_return_values(tmp_path, params, value, fragment):
-    fn = RewardFunction(write(tmp_path, f"def reward_function(params):\n    return {value}\n"))
+    fn = RewardFunction(write(tmp_path, f"def reward_function(params):\n    return {value}\n"),
+                        failure_dir=tmp_path)  # fmt: skip
     with pytest.raises(RewardFunctionError) as err:
         fn(params)
     assert fragment in str(err.value) and "reward.py" in str(err.value)
 
 
 def test_exception_shows_the_users_line(tmp_path, params):
-    fn = RewardFunction(write(tmp_path, "def reward_function(params):\n    return 1 / 0\n"))
+    fn = RewardFunction(write(tmp_path, "def reward_function(params):\n    return 1 / 0\n"),
+                        failure_dir=tmp_path)  # fmt: skip
     with pytest.raises(RewardFunctionError) as err:
         fn(params)
     message = str(err.value)
@@ -73,6 +74,21 @@ def test_int_and_numpy_results_become_floats(tmp_path, params):
     fn = RewardFunction(write(tmp_path, "import numpy as np\ndef reward_function(p):\n"
                               "    return np.float32(2) if p['steps'] > 1 else 1\n"))  # fmt: skip
     assert fn(params) == 2.0 and type(fn(params)) is float
+
+
+def test_a_bool_result_becomes_a_float_as_deepracer_converts_it(tmp_path, params):
+    fn = RewardFunction(write(tmp_path, "def reward_function(p):\n    return p['steps'] > 1\n"))
+    assert fn(params) == 1.0 and type(fn(params)) is float and fn.last_type is bool
+
+
+def test_a_runaway_recursion_is_one_short_paragraph(tmp_path, params):
+    body = "def f(n):\n    return f(n + 1)\ndef reward_function(p):\n    return f(0)\n"
+    fn = RewardFunction(write(tmp_path, body), failure_dir=tmp_path)
+    with pytest.raises(RewardFunctionError) as err:
+        fn(params)
+    message = str(err.value)
+    assert "raised RecursionError" in message and "line 2, in f" in message and err.value.fatal
+    assert "[Previous line repeated" in message and len(message.splitlines()) < 20
 
 
 def test_module_state_persists_and_pickles_by_path(tmp_path, params):
@@ -144,7 +160,7 @@ def test_prints_go_to_the_given_stream(tmp_path, params, capsys):
 
 
 def test_a_failure_saves_the_params_for_replay(tmp_path, params):
-    from racer.reward.plugin import params_from_json
+    from racer.reward.failures import params_from_json
 
     body = (
         "def reward_function(p):\n    if p['progress'] > 1:\n        return 1 / 0\n    return 1.0\n"
@@ -192,3 +208,19 @@ def test_env_reports_the_step_and_keeps_prints_in_the_log(tmp_path):
     assert "returned nan" in str(err.value) and "at step 5.0" in str(err.value)
     assert log.read_text().splitlines() == [f"at {s}.0" for s in range(2, 6)]
     assert len(list((tmp_path / "run").glob("reward-failure-reward-step5-*.json"))) == 1
+
+
+def test_a_misspelt_bundled_reward_is_not_called_a_file(tmp_path):
+    with pytest.raises(RewardFunctionError) as err:
+        RewardFunction("follow_centre_line")
+    message = str(err.value)
+    assert message.startswith("no bundled reward function or file named 'follow_centre_line'. "
+                              "Did you mean 'follow_center_line'?")  # fmt: skip
+    assert "reward function file" not in message and "progress_speed" in message
+    with pytest.raises(RewardFunctionError) as err:
+        RewardFunction("nothing_like_any")
+    assert "Did you mean" not in str(err.value)
+    write(tmp_path, "def reward_function(p):\n    return 1.0\n")  # reward.py
+    typo = r"reward function file .*rewrd\.py does not exist\. Did you mean 'reward\.py'\?"
+    with pytest.raises(RewardFunctionError, match=typo):
+        RewardFunction(tmp_path / "rewrd.py")

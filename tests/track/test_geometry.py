@@ -9,7 +9,13 @@ import pytest
 from shapely.geometry import LinearRing, LineString, Point, Polygon
 
 from racer.track import TrackQuery, load_track, track_from_array
-from tests.conftest import circle_rows, require_shared_tracks, shared_track_paths, straight_rows
+from tests.conftest import (
+    circle_rows,
+    require_shared_tracks,
+    shared_track_params,
+    shared_track_paths,
+    straight_rows,
+)
 
 
 def reference(track, px, py, wheels):
@@ -65,7 +71,7 @@ def check_against_reference(track, n=300, spread=0.5, seed=0):
         assert q.wheel_on_track[k].tolist() == ref["wheels"], k
 
 
-@pytest.mark.parametrize("path", shared_track_paths(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", shared_track_params())
 @pytest.mark.parametrize("reverse", [False, True])
 def test_locate_matches_shapely_on_deepracer_tracks(path, reverse):
     require_shared_tracks()

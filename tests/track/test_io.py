@@ -85,3 +85,16 @@ def test_zero_length_segments_are_tolerated():
     track = track_from_array(rows)
     assert track.num_waypoints == 62
     assert np.isfinite(track.point_at(np.linspace(0, track.length, 50))[2]).all()
+
+
+def test_a_misspelt_track_gets_a_did_you_mean(tmp_path):
+    with pytest.raises(TrackError, match=r"unknown track 'ovl'.*Did you mean 'oval'\?"):
+        load_track("ovl")
+    with pytest.raises(TrackError, match="Did you mean 'chicane_cw' or 'chicane_ccw'"):
+        load_track("chicane")
+    with pytest.raises(TrackError) as err:
+        load_track("zzzz")
+    assert "Did you mean" not in str(err.value) and "Bundled tracks: " in str(err.value)
+    save(tmp_path, circle_rows(), "circle.npy")
+    with pytest.raises(TrackError, match=r"circel.npy does not exist. Did you mean 'circle.npy'"):
+        load_track(tmp_path / "circel.npy")

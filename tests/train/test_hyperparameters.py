@@ -28,7 +28,7 @@ def test_deepracer_defaults_are_the_simulators():
 
 def test_the_real_drfc_file_loads():
     if not DRFC_HYPER.exists():
-        pytest.skip("the real DeepRacer logs are not at hand")
+        pytest.skip(f"the real DeepRacer logs are not at {DEEPRACER_LOGS}")
     h = load_hyperparameters(DRFC_HYPER)
     data = json.loads(DRFC_HYPER.read_text())
     for key, value in data.items():
@@ -52,7 +52,14 @@ def test_round_trip_through_the_file(tmp_path):
     "data, fragment",
     [
         ({"learning_rate": 0.1}, "unknown key(s) learning_rate"),
-        ({"lr": 0}, "lr: must be within (0, 1]"),
+        ({"lr": 0}, "lr: must be within 1e-08 to 0.001 (the DeepRacer console's limits)"),
+        ({"lr": 1.0}, "lr: must be within 1e-08 to 0.001"),
+        ({"lr": 2e-3}, "got 0.002"),
+        ({"batch_size": 1e9}, "batch_size: must be one of 32, 64, 128, 256, 512"),
+        ({"batch_size": 100}, "(the DeepRacer console's choices), got 100"),
+        ({"beta_entropy": 2}, "beta_entropy: must be within [0, 1]"),
+        ({"sac_alpha": -0.1}, "sac_alpha: must be within [0, 1]"),
+        ({"e_greedy_value": "nan"}, "e_greedy_value: must be within [0, 1]"),
         ({"batch_size": 64.5}, "batch_size must be a whole number"),
         ({"batch_size": True}, "batch_size must be a number"),
         ({"discount_factor": 1.5}, "discount_factor: must be within [0, 1]"),
@@ -66,6 +73,16 @@ def test_bad_values_name_the_key_and_file(data, fragment):
     with pytest.raises(ConfigError) as err:
         parse_hyperparameters(data, "my/hyperparameters.json")
     assert fragment in str(err.value) and "my/hyperparameters.json" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{"lr": 1e-8}, {"lr": 1e-3}, {"batch_size": 32}, {"batch_size": 512}, {"beta_entropy": 1},
+     {"discount_factor": 0}, {"sac_alpha": 0}],
+)  # fmt: skip
+def test_the_consoles_limits_are_accepted(data):
+    key, value = next(iter(data.items()))
+    assert getattr(parse_hyperparameters(data), key) == value
 
 
 def test_bad_json_and_missing_file(tmp_path):

@@ -71,3 +71,26 @@ def test_missing_things_are_clear_errors(tmp_path, capsys):
     assert main(["plot", str(tmp_path)]) == 2
     assert "not a trained run folder" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "x.onnx")]) == 2
+
+
+def test_evaluate_and_export_import_no_reward_function_unless_asked(run, tmp_path, capsys):
+    import shutil
+
+    copy = shutil.copytree(run, tmp_path / "run")
+    marker = tmp_path / "imported"
+    (copy / "reward_function.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nraise RuntimeError('this file must not run')\n"
+    )
+    assert main(["export", str(copy)]) == 0  # the export's drive needs no rewards
+    onnx = copy / "model/policy.onnx"
+    for model in (onnx, copy):  # the exported policy, and the run's own checkpoint
+        capsys.readouterr()
+        assert main(["evaluate", str(model), "--laps", "1", "--resets", "1"]) in (0, 1)
+        out = capsys.readouterr().out
+        assert "laps, lap times" in out and "rewards not computed (logged as 0)" in out
+        assert not marker.exists()
+    for simtrace in find_simtraces(copy)["evaluation"]:
+        assert (read_simtrace(simtrace)["reward"] == 0.0).all()
+    assert main(["evaluate", str(onnx), "--laps", "1", "--resets", "1", "--rewards"]) == 2
+    assert "this file must not run" in capsys.readouterr().err
+    assert marker.exists()  # asked for, the rewards come from the run's reward function

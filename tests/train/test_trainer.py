@@ -39,6 +39,7 @@ def test_a_short_run_leaves_a_deepracer_model_folder(tmp_path):
                  "racer.toml", "metrics/TrainingMetrics.json", "checkpoints/last.zip",
                  "checkpoints/best.zip", "logs/robomaker.log"):  # fmt: skip
         assert (run / name).exists(), name
+    assert not (run / ".racer-train.lock").exists()  # removed at the end of the run
     files = find_simtraces(run)["training"]
     assert [p.name for p in files] == [f"{k}-iteration.csv" for k in range(state.iteration + 1)]
     curve = read_progress(run / "logs" / "progress.csv")
@@ -111,6 +112,7 @@ def test_a_reward_function_failing_mid_run_keeps_the_committed_iterations(tmp_pa
     assert state["update"] >= 0
     assert len(find_simtraces(run)["training"]) == state["iteration"] + 1
     assert list((run / "logs").glob("reward-failure-*.json"))
+    assert not (run / ".racer-train.lock").exists()
 
 
 def test_bad_hyperparameters_file_is_a_clear_error(tmp_path, capsys):
@@ -232,10 +234,19 @@ def test_a_full_disk_mid_run_stops_cleanly_with_earlier_updates_intact(tmp_path,
     assert state["update"] == 0
     assert (run / "checkpoints/last.zip").exists()
     assert not list((run / "checkpoints").glob(".*tmp*"))
+    assert not (run / ".racer-train.lock").exists()
+    log = run / "logs/robomaker.log"
+    assert log.stat().st_size > state["robomaker_bytes"]  # update 1's lines, never committed
     resumed = Trainer(None, run, resume=True)
     resumed.config = replace(resumed.config, max_updates=2)
     monkeypatch.setattr(EpisodicPPO, "save", real_save)
     assert resumed.run().state.update == 1
+    # The failed commit's robomaker.log lines were rolled back with its simtrace, not repeated.
+    trace = read_simtrace(find_simtraces(run)["training"])
+    text = log.read_text()
+    assert text.count("SIM_TRACE_LOG:") == len(trace)
+    assert text.count("Reset agent finished") == len(list(trace.episodes()))
+    assert text.count("Using the following hyper-parameters") == 1
 
 
 @pytest.mark.parametrize(
@@ -253,14 +264,79 @@ def test_bad_track_or_reward_fails_before_a_run_folder_exists(tmp_path, change, 
     assert not run.exists()
 
 
-def test_a_second_process_cannot_train_into_a_running_folder(tmp_path):
-    from racer.train.trainer import _lock_run
+def snapshot(root):
+    """Every file under ``root``: its (mtime [ns], content)."""
+    return {str(p.relative_to(root)): (p.stat().st_mtime_ns, p.read_bytes())
+            for p in sorted(root.rglob("*")) if p.is_file()}  # fmt: skip
+
+
+def test_a_second_process_cannot_train_into_a_running_folder(tmp_path, capsys):
+    from racer.train.run_state import RunLock
 
     config, run = quick(tmp_path)
     train(replace(config, max_updates=1), run)
-    held = _lock_run(run)  # as a running `racer train` holds it
+    before = snapshot(run)
+    held = RunLock.acquire(run, resume=False)  # as a running `racer train` holds it
     try:
-        with pytest.raises(ConfigError, match="another racer train is running"):
+        with pytest.raises(ConfigError, match="another racer train is running.*before resuming"):
             Trainer(None, run, resume=True).run()
+        assert main(["train", "--resume", str(run), "--updates", "3"]) == 2
+        assert "before resuming" in capsys.readouterr().err
     finally:
-        held.close()
+        held.release()
+    assert snapshot(run) == before
+
+
+def test_a_second_new_run_into_a_locked_folder_changes_nothing(tmp_path, capsys):
+    """The first run holds the lock and is still validating: the second must not write."""
+    from racer.train.run_state import LOCK_NAME, RunLock
+
+    config, run = quick(tmp_path)
+    run.mkdir()
+    held = RunLock.acquire(run, resume=False)
+    before = snapshot(run)
+    try:
+        status = main(["train", "--out", str(run), "--envs", "2", "--updates", "1",
+                       "--hyperparameters", config.hyperparameters])  # fmt: skip
+    finally:
+        assert snapshot(run) == before and [p.name for p in run.iterdir()] == [LOCK_NAME]
+        held.release()
+    assert status == 2
+    err = capsys.readouterr().err
+    assert f"another racer train is running in {run}" in err and "--out" in err
+    assert "before resuming" not in err
+
+
+def test_ctrl_c_before_the_first_commit_says_no_update_was_saved(tmp_path, monkeypatch):
+    config, run = quick(tmp_path)
+    said = []
+
+    def interrupted(self, model):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_learn_round", interrupted)
+    result = train(config, run, say=said.append)
+    assert result.stopped == "interrupted"
+    assert said == [f"interrupted: no update was saved; continue with racer train --resume "
+                    f"{run}"]  # fmt: skip
+    assert not (run / ".racer-train.lock").exists()
+    assert json.loads((run / "checkpoints/state.json").read_text())["update"] == -1
+
+
+def test_a_reward_function_ending_its_process_mid_run_stops_the_run_with_a_message(tmp_path):
+    # os._exit() in the reward function ends its worker process, not racer train: the run
+    # says so (file and step), keeps its committed updates and exits non-zero.
+    reward = tmp_path / "exits_late.py"
+    reward.write_text("import os\ncalls = [0]\ndef reward_function(params):\n    calls[0] += 1\n"
+                      "    if calls[0] > 900:\n        os._exit(0)\n    return 1.0\n")  # fmt: skip
+    config, run = quick(tmp_path)
+    config = replace(config, env=replace(config.env, reward_function=str(reward)),
+                     max_updates=50)  # fmt: skip
+    with pytest.raises(RewardFunctionError) as err:
+        train(config, run)
+    message = str(err.value)
+    assert "ended its worker process (it exited with code 0" in message and "at step" in message
+    assert str(run / "reward_function.py") in message and f"racer train --resume {run}" in message
+    state = json.loads((run / "checkpoints/state.json").read_text())
+    assert state["update"] >= 0 and len(find_simtraces(run)["training"]) == state["iteration"] + 1
+    assert list((run / "logs").glob("reward-failure-reward_function-step*.json"))

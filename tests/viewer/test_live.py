@@ -51,7 +51,7 @@ def test_the_feed_round_trips_a_car(env):
     feed = LiveFeed(env.core.obs.shape[1:])
     try:
         assert feed.read() is None  # nothing written yet
-        feed.write(env.core, 1)
+        feed.write(env.core.record(1))
         other = LiveFeed(feed.frame_shape, name=feed.name)  # as the window process attaches
         record, frame, objects = other.read()
         other.close()
@@ -132,8 +132,8 @@ def test_training_calls_the_watch_after_every_step(tmp_path):
 
 
 def test_the_window_draws_the_followed_cars_boxes_and_bots(tmp_path):
-    from racer.track.bots import BotConfig
-    from racer.track.obstacles import ObstacleConfig
+    from racer.objects.bots import BotConfig
+    from racer.objects.obstacles import ObstacleConfig
     from racer.viewer.render import BOT_COLOUR, BOX_COLOUR
 
     config = EnvConfig(obstacles=ObstacleConfig(count=2), bots=BotConfig(count=2))
@@ -147,7 +147,7 @@ def test_the_window_draws_the_followed_cars_boxes_and_bots(tmp_path):
         assert wait_for(lambda: live.drawn() >= before + 2)
         # the record holds car 0's objects: 2 boxes then 2 bots
         _, _, objects = live.feed.read()
-        np.testing.assert_array_equal(objects[:, 0], env.core.box_x[0])
+        np.testing.assert_array_equal(objects[:, 0], env.core.world.x[0])
         assert objects[:, 5].tolist() == [0.0, 0.0, 1.0, 1.0]
     finally:
         live.close()

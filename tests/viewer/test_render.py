@@ -218,7 +218,7 @@ def test_a_row_missing_columns_is_replayed_up_to_it(tmp_path, capsys):
 
 
 def test_a_racer_run_with_fixed_boxes_replays_them(tmp_path):
-    from racer.track.obstacles import ObstacleConfig, place_obstacles
+    from racer.objects.obstacles import ObstacleConfig, place_obstacles
     from racer.viewer.render import BOX_COLOUR
     from racer.viewer.source import load_episodes, logged_obstacles
 
@@ -250,15 +250,60 @@ def test_a_racer_run_with_fixed_boxes_replays_them(tmp_path):
     assert any("moved every episode" in w for w in result.warnings)
 
 
-def test_the_camera_inset_moves_away_from_a_car_under_it(tmp_path):
-    steps = int(load_track("oval").length / STEP)  # a whole lap
-    renderer, (x, y, _) = renderer_for(tmp_path, steps=steps, start=0.0)
-    top = renderer.camera_rect()
-    under = [k for k in range(steps) if top.collidepoint(*renderer.to_screen(x[k], y[k])[0])]
-    assert under, "the lap passes under the top-right corner on oval at this size"
-    k = under[len(under) // 2]
-    rect = renderer.camera_rect(k)
-    centre = renderer.to_screen(x[k], y[k])[0]
-    assert rect.top > top.bottom and not rect.collidepoint(*centre)
-    assert pixel(renderer.render_array(k), centre) == CAR_COLOUR
-    assert renderer.camera_rect(0) == top  # elsewhere it stays top right
+@pytest.mark.parametrize("size", [(960, 720), (480, 360), (320, 240)])
+def test_the_hud_inset_and_legend_never_cover_the_track(tmp_path, size):
+    from racer.viewer.render import BACKGROUND, BORDER, CENTRE_LINE, ROAD
+
+    steps = int(load_track("oval").length / STEP)  # a whole lap: the car passes every corner
+    renderer, (x, y, _) = renderer_for(tmp_path, steps=steps, start=0.0, size=size)
+    layout, track = renderer.layout, renderer.track
+    panel = layout.panel
+    assert layout.track.right == panel.left and panel.right == size[0]
+    assert panel.contains(renderer.camera_rect())
+    for xs, ys in ((track.inner[:, 0], track.inner[:, 1]), (track.outer[:, 0], track.outer[:, 1]),
+                   (x, y)):  # fmt: skip
+        screen = renderer.to_screen(xs, ys)
+        assert screen[:, 0].max() < panel.left and screen[:, 0].min() >= 0
+        assert screen[:, 1].min() >= 0 and screen[:, 1].max() < size[1]
+    # Left of the panel only the track, the trail and the car are drawn: no text, no inset.
+    allowed = {BACKGROUND, ROAD, BORDER, CENTRE_LINE, CAR_COLOUR}
+    for mode in ("reward", "action"):
+        renderer.colour_by = mode
+        seen = {tuple(int(v) for v in c) for c in renderer.trail_colours()} | allowed
+        for k in (0, steps // 3, steps - 1):
+            frame = renderer.render_array(k)
+            colours = {tuple(c) for c in frame[:, : panel.left].reshape(-1, 3).tolist()}
+            assert colours <= seen, colours - seen
+            assert pixel(frame, renderer.to_screen(x[k], y[k])[0]) == CAR_COLOUR
+
+
+def test_the_hud_time_is_the_episodes_own(tmp_path):
+    from racer.viewer.source import episode_clock
+
+    renderer, _ = renderer_for(tmp_path)  # tstamp 12.0 + i / 15: the iteration's clock
+    assert "time      0.00 s" in renderer.hud_lines(0)
+    assert "time      0.60 s" in renderer.hud_lines(9)
+    np.testing.assert_allclose(episode_clock(np.array([np.nan, 75.0, 75.5])), [np.nan, 0.0, 0.5])
+    assert np.isnan(episode_clock(np.array([np.nan, np.nan]))).all()
+
+
+def test_the_legend_explains_the_trail_colours(tmp_path):
+    renderer, _ = renderer_for(tmp_path)  # reward 0..1; speed 1.0 + 0.2 i [m/s]; action i % 3
+    legend = renderer.legend()
+    assert (legend.title, legend.low, legend.high) == ("trail: reward", "0", "1")
+    ends = colour_ramp(np.array([0.0, 1.0]), 0.0, 1.0)
+    np.testing.assert_array_equal(legend.ramp[[0, -1]], ends)
+    renderer.colour_by = "speed"
+    legend = renderer.legend()
+    assert (legend.title, legend.low, legend.high) == ("trail: speed [m/s]", "0.00", "2.80")
+    renderer.colour_by = "action"
+    legend = renderer.legend()
+    colours = renderer.trail_colours()
+    assert legend.ramp is None and [label for _, label in legend.swatches] == [
+        "0: +5.0 deg, 1.00 m/s", "1: +5.0 deg, 1.20 m/s", "2: +5.0 deg, 1.40 m/s"]
+    assert [c for c, _ in legend.swatches] == [tuple(int(v) for v in colours[i]) for i in range(3)]
+    # drawn in the side panel: each swatch's colour is there
+    frame = renderer.render_array(9)
+    panel = renderer.layout.panel
+    inside = {tuple(c) for c in frame[:, panel.left :].reshape(-1, 3).tolist()}
+    assert all(colour in inside for colour, _ in legend.swatches)

@@ -29,9 +29,9 @@ from racer.logs.objects import (  # noqa: E402
 )
 from racer.logs.recorder import SimtraceRecorder  # noqa: E402
 from racer.logs.writers import write_simtrace  # noqa: E402
+from racer.objects.bots import BotConfig  # noqa: E402
+from racer.objects.obstacles import ObstacleConfig  # noqa: E402
 from racer.track import load_track  # noqa: E402
-from racer.track.bots import BotConfig  # noqa: E402
-from racer.track.obstacles import ObstacleConfig  # noqa: E402
 from racer.viewer.app import ReplayApp  # noqa: E402
 from racer.viewer.export import export_episode  # noqa: E402
 from racer.viewer.render import (  # noqa: E402

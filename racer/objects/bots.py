@@ -39,8 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from racer.errors import ConfigError
+from racer.objects.obstacles import ObstacleConfig, obstacle_distances
 from racer.track.geometry import Track
-from racer.track.obstacles import ObstacleConfig, obstacle_distances
 
 #: [m] a bot car's footprint along its yaw (``ObstacleDimensions.BOT_CAR_DIMENSION``), which is
 #: also its collision rectangle and its drawn length.

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from racer.errors import ConfigError
-from racer.sensors.boxes import BoxRenderer, BoxStyle
+from racer.objects.drawing import BoxRenderer, BoxStyle
 from racer.sensors.camera import Camera, CameraConfig
 from racer.sensors.texture import TextureStyle, render_ground_texture
 

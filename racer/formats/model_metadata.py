@@ -22,6 +22,7 @@ from racer.physics.actions import (
     CONSOLE_DISCRETE_COUNT,
     CONSOLE_DISCRETE_SPEED_RANGE,
     CONSOLE_STEERING_RANGE_DEG,
+    SIMULATOR_LIMITS_FIX,
     ActionSpace,
     ContinuousActionSpace,
     DiscreteActionSpace,
@@ -392,7 +393,11 @@ def _parse_discrete(raw: list[Any], source: str, strict: bool) -> DiscreteAction
             f"a list of {low}..{high:g} actions" + (" (the console's limit)" if strict else ""),
             len(raw),
             "Add or remove actions"
-            + (", or load with strict=False (the simulator takes any number)." if strict else "."),
+            + (
+                f", or accept any number as the simulator does: {SIMULATOR_LIMITS_FIX}."
+                if strict
+                else "."
+            ),
         )
     pairs = [_parse_discrete_entry(entry, i, source, strict) for i, entry in enumerate(raw)]
     return DiscreteActionSpace(

@@ -32,10 +32,11 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
+from racer.objects.obstacles import Obstacles
 from racer.physics.car import CarParams
 from racer.reward.params import new_object_defaults
 from racer.track import Track
-from racer.track.obstacles import Obstacles
+from racer.units import deg_to_rad
 
 #: Height [m] of a box obstacle's pose, where DeepRacer tests it against the frustum (OBSTACLE_Z).
 OBSTACLE_Z = 0.1
@@ -203,6 +204,28 @@ def _corners(
     out[..., 1] = y[:, None] + s * fwd + c * left
 
 
+_CAR_AXIS = ("x", "y", "points", "speed", "heading", "distance_from_center")
+_DIRECTION_AXIS = ("s", "left_of_center", "order")
+
+
+def empty_table(count: int) -> ObjectTable:
+    """A table of ``count`` objects to fill row by row (`write_rows`)."""
+    return ObjectTable(
+        x=np.zeros(count), y=np.zeros(count), points=np.zeros((count, 5, 3)),
+        speed=np.zeros(count), heading=np.zeros(count), s=np.zeros((2, count)),
+        left_of_center=np.zeros((2, count), bool), distance_from_center=np.zeros(count),
+        order=np.zeros((2, count), np.int64),
+    )  # fmt: skip
+
+
+def write_rows(table: ObjectTable, rows: slice | np.ndarray, part: ObjectTable) -> None:
+    """Replace objects ``rows`` of a stacked table (e.g. one car's) with ``part``."""
+    for name in _CAR_AXIS:
+        getattr(table, name)[rows] = getattr(part, name)
+    for name in _DIRECTION_AXIS:
+        getattr(table, name)[:, rows] = getattr(part, name)
+
+
 def split_table(table: ObjectTable, n: int) -> list[ObjectTable]:
     """Cut a table of N x K objects (car-major: car 0's K, then car 1's, ...) into N tables.
 
@@ -247,31 +270,6 @@ def describe_obstacles(track: Track, obstacles: Obstacles) -> ObjectTable:
     """`describe_objects` for DeepRacer's static boxes (speed and heading 0, height OBSTACLE_Z)."""
     return describe_objects(track, obstacles.x, obstacles.y, obstacles.yaw, obstacles.length,
                             obstacles.width, z=OBSTACLE_Z)  # fmt: skip
-
-
-def closest_objects(
-    table: ObjectTable, car_s: ArrayLike, reverse: ArrayLike
-) -> tuple[np.ndarray, np.ndarray]:
-    """DeepRacer's ``closest_objects`` for N cars (``find_prev_next`` on the sorted distances).
-
-    Args:
-        table: M >= 1 objects.
-        car_s: (N,) float64 [m] each car's model-point projection (``TrackQuery.s``) in its
-            driving direction.
-        reverse: (N,) bool each car's driving direction.
-
-    Returns:
-        prev, next: (N,) int64 indices into the unsorted object list.
-    """
-    car_s = np.atleast_1d(np.asarray(car_s, dtype=np.float64))
-    row = np.broadcast_to(np.asarray(reverse, dtype=bool), car_s.shape).astype(np.int64)
-    m = table.count
-    sorted_s = np.take_along_axis(table.s, table.order, axis=1)
-    # bisect_right per car within its direction's sorted row: count of entries <= car_s.
-    rank = np.count_nonzero(sorted_s[row] <= car_s[:, None], axis=1)
-    nxt = np.where(rank == m, 0, rank)
-    prv = np.where(rank - 1 < 0, m - 1, rank - 1)
-    return table.order[row, prv], table.order[row, nxt]
 
 
 def points_in_frustum(
@@ -326,12 +324,15 @@ def object_params(
     reverse: ArrayLike,
     frustum: FrustumConfig | None = None,
     *,
+    per_car: bool = False,
     camera_index_quirk: bool = False,
 ) -> list[dict[str, Any]]:
     """The eight object keys of params for N cars, with DeepRacer's Python types.
 
     Args:
-        table: the objects (`describe_objects`); with M = 0 every car gets the time-trial defaults.
+        table: the K objects every car sees (`describe_objects`; with K = 0 every car gets the
+            time-trial defaults), or with ``per_car`` N * K objects, car-major (car 0's K, then
+            car 1's, ...): car i sees its own K, as if called with ``split_table(table, N)[i]``.
         car_s: (N,) float64 [m] each car's model-point projection in its driving direction
             (``TrackQuery.s``, DeepRacer's ``center_line.project(model_point)``).
         car_x: (N,) float64 [m] each car's base_link (for the camera, not the model point).
@@ -339,6 +340,7 @@ def object_params(
         car_yaw: (N,) float64 [rad].
         reverse: (N,) bool or a scalar: each car's driving direction.
         frustum: the camera frustum for ``object_in_camera``; DeepRacer's front camera by default.
+        per_car: see ``table``.
         camera_index_quirk: reproduce the simapp's off-by-one instead of SPEC 1.3 item 15. The
             simapp enumerates its object list *including the racing car* (registered first) when
             it tests the frustum, then compares those indices with ``next``, which indexes the
@@ -354,80 +356,31 @@ def object_params(
     n = car_s.shape[0]
     if table.count == 0:
         return [new_object_defaults() for _ in range(n)]
-    row = np.broadcast_to(np.asarray(reverse, dtype=bool), (n,)).astype(np.int64)
-    prv, nxt = closest_objects(table, car_s, row.astype(bool))
-    tested = nxt - 1 if camera_index_quirk else nxt
-    seen = points_in_frustum(table.points[tested], car_x, car_y, car_yaw, frustum).any(axis=1)
-    if camera_index_quirk:
-        seen &= nxt > 0
-    location = [[float(a), float(b)] for a, b in zip(table.x, table.y, strict=True)]
-    speed, heading = table.speed.tolist(), table.heading.tolist()
-    centre = table.distance_from_center.tolist()
-    distance = (table.s[0].tolist(), table.s[1].tolist())
-    left = ([bool(v) for v in table.left_of_center[0]], [bool(v) for v in table.left_of_center[1]])
-    return [
-        {
-            "closest_objects": [int(prv[i]), int(nxt[i])],
-            "objects_location": [list(p) for p in location],
-            "objects_left_of_center": list(left[row[i]]),
-            "objects_speed": list(speed),
-            "objects_heading": list(heading),
-            "objects_distance": list(distance[row[i]]),
-            "objects_distance_from_center": list(centre),
-            "object_in_camera": bool(seen[i]),
-        }
-        for i in range(n)
-    ]
+    k = table.count // n if per_car else table.count
+    def per(values: np.ndarray, axis: int = 0) -> np.ndarray:
+        """A view of ``values`` with its object axis ``axis`` split into (N, K) (or shared)."""
+        head, tail = values.shape[:axis], values.shape[axis + 1 :]
+        if per_car:
+            return values.reshape(head + (n, k) + tail)
+        return np.broadcast_to(np.expand_dims(values, axis), head + (n, k) + tail)
 
-
-def object_params_per_car(
-    table: ObjectTable,
-    car_s: ArrayLike,
-    car_x: ArrayLike,
-    car_y: ArrayLike,
-    car_yaw: ArrayLike,
-    reverse: ArrayLike,
-    frustum: FrustumConfig | None = None,
-    *,
-    camera_index_quirk: bool = False,
-) -> list[dict[str, Any]]:
-    """`object_params` when every car has its own K objects (bot cars): one batched call.
-
-    Equal, car by car, to ``object_params(split_table(table, N)[i], ...)`` for car i alone.
-
-    Args:
-        table: N * K objects, car-major (car 0's K, then car 1's, ...), K >= 1.
-        car_s: (N,) float64 [m] each car's model-point projection in its driving direction.
-        car_x: (N,) float64 [m] each car's base_link.
-        car_y: (N,) float64 [m].
-        car_yaw: (N,) float64 [rad].
-        reverse: (N,) bool or a scalar: each car's driving direction.
-        frustum: the camera frustum; DeepRacer's front camera by default.
-        camera_index_quirk: the simapp's off-by-one, as in `object_params`.
-
-    Returns:
-        N fresh dicts of the eight object keys, car i's from its own K objects.
-    """
-    car_s = np.atleast_1d(np.asarray(car_s, dtype=np.float64))
-    n = car_s.shape[0]
-    k = table.count // n
     cars = np.arange(n)
     row = np.broadcast_to(np.asarray(reverse, dtype=bool), (n,)).astype(np.int64)
-    s = table.s.reshape(2, n, k)[row, cars]  # (N, K) in each car's own direction
+    s = per(table.s, 1)[row, cars]  # (N, K) in each car's own direction
     order = np.argsort(s, axis=1, kind="stable")
     rank = np.count_nonzero(np.take_along_axis(s, order, axis=1) <= car_s[:, None], axis=1)
     prv = order[cars, np.where(rank - 1 < 0, k - 1, rank - 1)]
     nxt = order[cars, np.where(rank == k, 0, rank)]
     tested = nxt - 1 if camera_index_quirk else nxt
-    points = table.points.reshape(n, k, 5, 3)[cars, tested]
-    seen = points_in_frustum(points, car_x, car_y, car_yaw, frustum).any(axis=1)
+    seen = points_in_frustum(per(table.points)[cars, tested], car_x, car_y, car_yaw,
+                             frustum).any(axis=1)  # fmt: skip
     if camera_index_quirk:
         seen &= nxt > 0
-    location = np.stack([table.x, table.y], axis=1).reshape(n, k, 2).tolist()
-    speed, heading = table.speed.reshape(n, k).tolist(), table.heading.reshape(n, k).tolist()
-    centre = table.distance_from_center.reshape(n, k).tolist()
+    location = per(np.stack([table.x, table.y], axis=1)).tolist()
+    speed, heading = per(table.speed).tolist(), per(table.heading).tolist()
+    centre = per(table.distance_from_center).tolist()
     distance = s.tolist()
-    left = table.left_of_center.reshape(2, n, k)[row, cars].tolist()
+    left = per(table.left_of_center, 1)[row, cars].tolist()
     prv_list, nxt_list, seen_list = prv.tolist(), nxt.tolist(), seen.tolist()
     return [
         {
@@ -454,8 +407,8 @@ def fill_object_keys(
 
     Args:
         params_list: N params dicts, updated in place.
-        table: the objects every car sees (`object_params`), or with ``per_car`` each car's own
-            K, car-major (`object_params_per_car`).
+        table: the objects every car sees, or with ``per_car`` each car's own K, car-major
+            (`object_params`).
         per_car: see ``table``.
 
     Returns:
@@ -464,12 +417,12 @@ def fill_object_keys(
     if not params_list:
         return params_list
     car = CarParams()
-    yaw = np.radians([p["heading"] for p in params_list])
+    yaw = deg_to_rad(np.array([p["heading"] for p in params_list], np.float64))
     x = np.array([p["x"] for p in params_list]) - car.model_point * np.cos(yaw)
     y = np.array([p["y"] for p in params_list]) - car.model_point * np.sin(yaw)
     s = np.array([p["projection_distance"] for p in params_list])
     reverse = np.array([p["is_reversed"] for p in params_list], dtype=bool)
-    keys = (object_params_per_car if per_car else object_params)(table, s, x, y, yaw, reverse)
+    keys = object_params(table, s, x, y, yaw, reverse, per_car=per_car)
     for params, values in zip(params_list, keys, strict=True):
         params.update(values)
     return params_list

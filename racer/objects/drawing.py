@@ -47,13 +47,21 @@ _BLOCK = 4
 """Side of the pixel blocks [px] that are filled whole when inside one face of one box."""
 
 
+#: Grey levels (end, side, top) of a drawn bot car: darker than the brown boxes (about 103 luma),
+#: with a lighter roof, so the two kinds of object look different. An estimate, like BOT_HEIGHT.
+BOT_SHADE = (45, 35, 80)
+#: Grey levels (end, side, top) of another racing car in a multi-car race: lighter than a bot.
+RACER_SHADE = (70, 60, 120)
+
+
 @dataclass(frozen=True)
 class BoxStyle:
     """Size, grey levels and sampling of the drawn boxes (defaults: DeepRacer's ``box_obstacle``).
 
     The size is the visual box of the simapp's ``models/box_obstacle/model.sdf`` (0.4 x 0.3 x
-    0.25 m). :class:`racer.track.obstacles.Obstacles` uses 0.5 x 0.4 m, the same box plus the 0.1 m
-    buffer DeepRacer's collision and frustum code add; that footprint is not what the camera sees.
+    0.25 m). :class:`racer.objects.obstacles.Obstacles` uses 0.5 x 0.4 m, the same box plus the
+    0.1 m buffer DeepRacer's collision and frustum code add; that footprint is not what the camera
+    sees.
     The box's colour is brown #7b614f, luma (ITU-R 601, as rl_coach's RGB->grey) about 103; the
     face levels scale it by rough Lambert factors of an overhead sun, so the ends and sides differ
     and the box's vertical edges show. They are estimates, not measured from simapp frames.
