@@ -628,6 +628,17 @@ def build_parser() -> argparse.ArgumentParser:
                        f"{d('reward')})")  # fmt: skip
     train.add_argument("--model-metadata", help="DeepRacer model_metadata.json (actions, network)")
     _add_simulator_limits(train)
+    train.add_argument("--reward-isolation", choices=("process", "none"),
+                       help="run the reward calls in a worker process with a hard time limit "
+                       f"(process), or in training's own (none) (default "
+                       f"{d('reward_isolation')})")  # fmt: skip
+    train.add_argument("--sandbox", action="store_true", default=None,
+                       help="the reward worker gets no network, no writes outside the run's "
+                       "logs/ and no programs (README: where the reward function "
+                       "runs)")  # fmt: skip
+    train.add_argument("--memory-limit", type=float, metavar="GB",
+                       help="the reward worker's address space (default "
+                       f"{d('memory_limit'):g}; 0: none)")  # fmt: skip
     train.add_argument("--hyperparameters", help="DeepRacer hyperparameters.json")
     train.add_argument("--network", help="network preset (overrides model_metadata.json)")
     train.add_argument("--envs", type=int, help=f"cars simulated at once (default {d('envs')})")

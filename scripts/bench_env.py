@@ -33,23 +33,11 @@ from racer.env.vec_env import RacerVecEnv
 from racer.objects.bots import BotConfig
 from racer.objects.obstacles import ObstacleConfig
 from racer.physics.motion import DEFAULT_MOTION_MODEL, MOTION_MODELS
-from racer.reward.calls import DEFAULT_ISOLATION, RewardCalls
-
-ISOLATION = [DEFAULT_ISOLATION]  # set by --isolation
-
-
-def isolate(core: RacerCore) -> None:
-    """Give ``core`` reward calls with ``ISOLATION[0]`` (EnvConfig has no such field yet)."""
-    if (core.reward.worker is not None) == (ISOLATION[0] == "process"):
-        return
-    core.reward.close()
-    core.reward = RewardCalls(core.config.reward_function, core.n,
-                              timeout=core.config.reward_timeout, isolation=ISOLATION[0])
+from racer.reward.calls import DEFAULT_ISOLATION
 
 
 def single_env(config: EnvConfig, seconds: float) -> float:
     env = RacerEnv(config)
-    isolate(env.core)
     env.reset(seed=0)
     n_actions = env.action_space.n
     for k in range(50):  # warm up the compiled kernels
@@ -68,7 +56,6 @@ def single_env(config: EnvConfig, seconds: float) -> float:
 
 def vec_env(config: EnvConfig, n: int, seconds: float) -> float:
     env = RacerVecEnv(config, n, seed=0)
-    isolate(env.core)
     env.reset()
     n_actions = env.action_space.n
     actions = np.arange(n) % n_actions
@@ -134,7 +121,6 @@ class Timed:
 
 def breakdown(config: EnvConfig, n: int, steps: int = 300) -> None:
     env = RacerVecEnv(config, n, seed=0)
-    isolate(env.core)
     env.reset()
     actions = np.arange(n) % env.action_space.n
     for _ in range(20):
@@ -179,19 +165,16 @@ def main() -> None:
         f"{os.cpu_count()} CPUs, reward isolation {' / '.join(isolations)}"
     )
     sizes = [int(s) for s in args.sizes.split(",")]
-    for label, measure in [("RacerEnv (single)", lambda: single_env(config, args.seconds))] + [
-        (f"RacerVecEnv N={n:<3d}", lambda n=n: vec_env(config, n, args.seconds)) for n in sizes
+    configs = [replace(config, reward_isolation=isolation) for isolation in isolations]
+    for label, measure in [("RacerEnv (single)", lambda c: single_env(c, args.seconds))] + [
+        (f"RacerVecEnv N={n:<3d}", lambda c, n=n: vec_env(c, n, args.seconds)) for n in sizes
     ]:
-        rates = []
-        for isolation in isolations:
-            ISOLATION[0] = isolation
-            rates.append(f"{measure():9,.0f}")
+        rates = [f"{measure(c):9,.0f}" for c in configs]
         print(f"{label:22s} {' / '.join(rates)} steps/s")
-    for isolation in isolations:
-        ISOLATION[0] = isolation
+    for isolation, isolated in zip(isolations, configs, strict=True):
         print(f"\nreward isolation {isolation}:", end="")
-        breakdown(config, max(sizes))
-    ISOLATION[0] = isolations[-1]
+        breakdown(isolated, max(sizes))
+    config = configs[-1]
     for randomize in (False, True) if args.obstacles else ():
         where = "randomized per episode" if randomize else "fixed, DeepRacer's default"
         boxes = ObstacleConfig(count=args.obstacles, randomize=randomize)

@@ -11,6 +11,8 @@ from racer.objects.bots import BotConfig
 from racer.objects.obstacles import ObstacleConfig
 from racer.physics.car import CarParams
 from racer.physics.motion import DEFAULT_MOTION_MODEL, MOTION_MODELS
+from racer.reward.calls import DEFAULT_ISOLATION, ISOLATIONS
+from racer.reward.worker import DEFAULT_MEMORY_LIMIT
 from racer.sensors.camera import CameraConfig
 
 _SUPPORTED_CAMERAS = ("FRONT_FACING_CAMERA", "observation", "LEFT_CAMERA", "STEREO_CAMERAS")
@@ -36,6 +38,12 @@ class EnvConfig:
             leaves it on stdout.
         failure_dir: the folder where the params of a failing reward call are saved as JSON;
             empty for a temporary folder.
+        reward_isolation: where the reward file's calls run (`racer.reward.calls`): "process"
+            (the default: a worker process with a hard time limit, crashes reported, memory
+            capped) or "none" (this process: faster, but a call stuck in C code hangs it).
+        reward_sandbox: with "process", also cut the worker's network, its writes outside
+            ``failure_dir`` and its programs (`racer.reward.sandbox`; README).
+        reward_memory_limit: [GiB] with "process", the worker's address space; 0 for none.
         motion_model: how the car answers its commands (`racer.physics.motion`): "deepracer"
             (the default: DeepRacer-on-AWS's simulated car, fitted on real logs),
             "deepracer_2022" (the ROS1 simulator's, deepracer-for-cloud and the console),
@@ -66,6 +74,9 @@ class EnvConfig:
     reward_timeout: float = 1.0
     reward_log: str = ""
     failure_dir: str = ""
+    reward_isolation: str = DEFAULT_ISOLATION
+    reward_sandbox: bool = False
+    reward_memory_limit: float = DEFAULT_MEMORY_LIMIT / 2**30
     motion_model: str = DEFAULT_MOTION_MODEL
     dt: float = 1.0 / 15.0
     car: CarParams = field(default_factory=CarParams)
@@ -81,6 +92,12 @@ class EnvConfig:
             raise ConfigError(f"dt must be > 0 seconds, got {self.dt}.")
         if not self.reward_timeout >= 0.0:
             raise ConfigError(f"reward_timeout must be >= 0 seconds, got {self.reward_timeout}.")
+        if self.reward_isolation not in ISOLATIONS:
+            raise ConfigError(f"reward_isolation must be one of {', '.join(ISOLATIONS)}, got "
+                              f"{self.reward_isolation!r}.")  # fmt: skip
+        if not self.reward_memory_limit >= 0.0:
+            raise ConfigError(f"reward_memory_limit must be >= 0 GiB, got "
+                              f"{self.reward_memory_limit}.")  # fmt: skip
         if self.racers < 1:
             raise ConfigError(f"racers must be >= 1 (racing cars per world), got {self.racers}.")
         if self.motion_model not in MOTION_MODELS:

@@ -82,10 +82,10 @@ class RacerCore:
     Args:
         config: the environment configuration.
         num_cars: N.
-        reward_function: a callable shared by all cars; by default each car loads
-            ``config.reward_function`` as its own module, as each DeepRacer worker does. Calls run
-            under `guarded_calls`: prints go to ``config.reward_log``, overruns of
-            ``config.reward_timeout`` are errors.
+        reward_function: a callable shared by all cars, one per car, or ready `RewardCalls`;
+            by default each car loads ``config.reward_function`` as its own module, as each
+            DeepRacer worker does, in a worker process (``config.reward_isolation``): prints go
+            to ``config.reward_log``, overruns of ``config.reward_timeout`` are errors.
 
     After `step`, read the results from ``obs`` (N, H, W, 1) uint8, ``rewards`` (N,) float64,
     ``terminated``/``truncated`` (N,) bool, ``status`` (N,) int8 `Status`, and ``infos``.
@@ -95,7 +95,7 @@ class RacerCore:
         self,
         config: EnvConfig,
         num_cars: int,
-        reward_function: RewardCallable | Sequence[RewardCallable] | None = None,
+        reward_function: RewardCallable | Sequence[RewardCallable] | RewardCalls | None = None,
     ) -> None:
         if num_cars < 1:
             raise ConfigError(f"num_cars must be >= 1, got {num_cars}.")
@@ -112,10 +112,16 @@ class RacerCore:
         self.metadata = load_metadata(config)
         self.action_space = self.metadata.action_space
         self.model = make_motion_model(config.motion_model, config.car)
-        self.reward = RewardCalls(
-            config.reward_function if reward_function is None else reward_function, num_cars,
-            timeout=config.reward_timeout, log=config.reward_log, failure_dir=config.failure_dir,
-        )  # fmt: skip
+        if isinstance(reward_function, RewardCalls):
+            self.reward = reward_function
+        else:
+            self.reward = RewardCalls(
+                config.reward_function if reward_function is None else reward_function,
+                num_cars, timeout=config.reward_timeout, log=config.reward_log,
+                failure_dir=config.failure_dir, isolation=config.reward_isolation,
+                sandbox=config.reward_sandbox,
+                memory_limit=int(config.reward_memory_limit * 2**30),
+            )  # fmt: skip
         self.world = ObjectWorld(self.tracks, num_cars, config.obstacles, config.bots,
                                  config.racers, config.car,
                                  simapp_race_rules=config.simapp_race_rules)  # fmt: skip

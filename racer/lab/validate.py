@@ -242,13 +242,11 @@ class _Caller:
         """Drive one episode in the simulator: an autopilot lap, or a car driving off the road."""
         case = ("off-track episode" if off_track else "lap") + (", reversed" if reverse else "")
         worker = self.worker
-        # The episode's own worker, with this validation's limits (EnvConfig carries no sandbox
-        # or memory limit): the core asks its `reward` for the rewards.
+        # The episode's own worker, with this validation's limits.
         calls = RewardCalls(worker.path, 1, timeout=worker.timeout, isolation="process",
                             sandbox=worker.sandbox, memory_limit=worker.memory_limit)
         calls.worker.save_failures = False  # `_fail` saves the first of each problem
-        core = RacerCore(replace(config, reverse=reverse), 1, reward_function=_no_reward)
-        core.reward = calls
+        core = RacerCore(replace(config, reverse=reverse), 1, reward_function=calls)
         if off_track:
             driver = constant_driver(core, _straight_ahead(core.action_space))
         else:

@@ -189,6 +189,9 @@ TRAIN_FLAGS: dict[str, tuple[str, Any]] = {
     "reward": ("env.reward_function", str),
     "model_metadata": ("env.model_metadata", str),
     "simulator_limits": ("env.strict_action_space", lambda on: not on),
+    "reward_isolation": ("env.reward_isolation", str),
+    "sandbox": ("env.reward_sandbox", bool),
+    "memory_limit": ("env.reward_memory_limit", float),
     "obstacles": ("env.obstacles", None),  # an ObstacleConfig
     "bots": ("env.bots", None),  # a BotConfig
     "hyperparameters": ("train.hyperparameters", str),

@@ -26,7 +26,6 @@ import pytest
 from racer.env.autopilot import Autopilot
 from racer.env.config import EnvConfig
 from racer.env.racer_env import RacerEnv
-from racer.reward.calls import RewardCalls
 from racer.reward.params import params_at_pose
 from racer.reward.plugin import REWARD_LIMIT, RewardFunction
 from racer.track import load_track
@@ -71,11 +70,9 @@ class Run:
 
 def drive(path: Path, track: str | Path = "oval", reverse: bool = False, episodes: int = 1) -> Run:
     """Drive ``episodes`` episodes with the autopilot, recording the rewards of RUN steps."""
-    env = RacerEnv(EnvConfig(track=str(track), reverse=reverse, reward_function=str(path)))
     # In this process, so that the tests can read the module's state (`Run.module`).
-    env.core.reward.close()
-    env.core.reward = RewardCalls(path, 1, timeout=env.core.config.reward_timeout,
-                                  isolation="none")  # fmt: skip
+    env = RacerEnv(EnvConfig(track=str(track), reverse=reverse, reward_function=str(path),
+                             reward_isolation="none"))  # fmt: skip
     pilot = Autopilot(env.core.tracks, env.core.action_space, model=env.core.model)
     out = []
     for k in range(episodes):

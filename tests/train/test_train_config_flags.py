@@ -53,7 +53,8 @@ def test_each_flag_sets_its_field(dest):
     value = {"track": "kidney", "reverse": True, "reward": "progress_speed",
              "model_metadata": "m.json", "simulator_limits": True, "hyperparameters": "h.json",
              "network": "RACER_FAST", "envs": 3, "seed": 7, "minutes": 2.5, "updates": 4,
-             "until_lapping": True, "deepracer_iterations": True,
+             "until_lapping": True, "deepracer_iterations": True, "reward_isolation": "none",
+             "sandbox": True, "memory_limit": 1.5,
              "obstacles": ObstacleConfig(count=2), "bots": BotConfig(count=1)}[dest]  # fmt: skip
     config = config_from_flags(TrainConfig(), {dest: value})
     assert config != TrainConfig()
@@ -83,11 +84,13 @@ def test_a_hand_written_config_trains_and_flags_override_it(tmp_path, capsys):
     file = tmp_path / "mine.toml"
     file.write_text(dump_toml(config_to_dict(mine)))
     run = tmp_path / "run"
-    assert main(["train", "--config", str(file), "--seed", "5", "--out", str(run)]) == 0
+    assert main(["train", "--config", str(file), "--seed", "5", "--sandbox", "--out",
+                 str(run)]) == 0  # fmt: skip
     assert "training on kidney" in capsys.readouterr().out
     saved = tomllib.loads((run / "racer.toml").read_text())
     assert saved["env"]["track"] == "kidney" and saved["train"]["steps_per_car"] == 32
     assert saved["train"]["seed"] == 5  # the flag wins over the file
+    assert saved["env"]["reward_sandbox"] is True and saved["env"]["reward_isolation"] == "process"
 
     # The run's own racer.toml reproduces it, with the run's copies of its files.
     again = tmp_path / "again"
