@@ -436,8 +436,10 @@ def _parse_continuous(raw: dict[str, Any], source: str, strict: bool) -> Continu
         sub = raw.get(name, _MISSING)
         if not isinstance(sub, dict):
             raise _fail(
-                source, key, f'an object {{"low": {unit}, "high": {unit}}}', sub, "Add the bounds."
-            )
+                source, key, f'an object {{"low": {unit}, "high": {unit}}}', sub,
+                f'Add the bounds, e.g. "{name}": {{"low": ..., "high": ...}}; a continuous '
+                'action_space needs both steering_angle and speed.',
+            )  # fmt: skip
         low = _number(sub.get("low", _MISSING), source, f"{key}.low", unit)
         high = _number(sub.get("high", _MISSING), source, f"{key}.high", unit)
         _check_low_high(low, high, source, key)

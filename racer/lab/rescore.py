@@ -143,6 +143,8 @@ def rescore_run(
     if not files:
         raise LogError(f"{run} holds no {kind} simtrace.")
     trace = read_simtrace(files)
+    if not len(trace):
+        raise LogError(_no_rows_message(files))
     base = load_track(track)
     reward_name = Path(str(reward)).stem
     out = Path(out) if out is not None else default_out(run, reward)
@@ -167,6 +169,14 @@ def rescore_run(
     _write_outputs(trace, new, result, reward_name)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _no_rows_message(files: list[Path]) -> str:
+    """The error for simtrace files that hold a header line and no step rows."""
+    named = str(files[0]) if len(files) == 1 else f"{len(files)} files ({files[0]} ...)"
+    return (f"the simtrace {named} holds no logged steps: there is a header line and no rows, so "
+            f"there is nothing to re-score. Give a simtrace from an iteration that ran (a "
+            f"DeepRacer training writes one CSV per iteration; an interrupted one may be empty).")
 
 
 def _score_episode(

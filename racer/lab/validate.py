@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -59,8 +60,14 @@ from racer.units import rad_to_deg
 MAP_LANES = (-2.6, -2.0, -1.6, -1.2, -0.8, -0.4, 0.0, 0.4, 0.8, 1.2, 1.6, 2.0, 2.6)
 #: Stop calling after this many failures (or the first fatal one): the report has what it needs.
 MAX_FAILURES = 5000
+#: Save the params of at most this many failing calls: the first of each distinct problem.
+MAX_SAVED_FAILURES = 5
 #: The console's five synthetic cars.
 CONSOLE_CARS = ("valid", "start", "mid-lap", "off track", "finish")
+#: Objects the console's cars carry. The console's validator cars carry six objects, but
+#: SPEC-deepracer.md gives no positions for them, so racer places six boxes along the checked
+#: track (DeepRacer's evenly spaced object-avoidance layout) and fills the object keys from them.
+CONSOLE_OBJECTS = 6
 
 
 # ------------------------------------------------------------------------------ validation
@@ -87,8 +94,10 @@ def validate_reward_function(
         model_metadata: the ``model_metadata.json`` whose actions the sweep uses; empty for
             racer's default action space.
         heatmap: where to save the reward heat map (PNG); None for none.
-        failure_dir: where to save the params of failing calls; None: next to the heat map, or
-            a temporary folder.
+        failure_dir: where to save the params of failing calls (the first of each distinct
+            problem, at most `MAX_SAVED_FAILURES`); None: ``validate-failures`` next to the heat
+            map, or else a fresh ``racer-validate-*`` temporary folder made for this validation
+            at its first failure (``report.failure_dir`` names it).
         timeout: [s] the longest one call may take.
         seed: seeds the sweep's random poses and actions.
         episodes: also drive real episodes through the simulator.
@@ -180,7 +189,11 @@ def _calls(caller: _Caller, base: Track, metadata: Any, obstacles: ObstacleConfi
 
 
 class _Caller:
-    """Calls the function, collects rewards, groups failures, saves the first params of each."""
+    """Calls the function, collects rewards, groups failures, saves the first params of each.
+
+    Only the first `MAX_SAVED_FAILURES` distinct problems get a params file; with no
+    ``failure_dir`` the first one makes this validation's own temporary folder.
+    """
 
     def __init__(self, worker: RewardWorker, report: ValidationReport, failure_dir: Path | None,
                  printed: io.StringIO) -> None:  # fmt: skip
@@ -195,13 +208,26 @@ class _Caller:
         if known is not None:
             known.count += 1
         else:
-            dump = write_failure_params(params, self.worker.path, str(error), self.failure_dir)
+            dump = self._save(error, params)
             known = CallFailure(error.problem, case, str(error), 1, dump)
             report.failures[error.problem] = known
         group = case.split(", step")[0]
         known.cases[group] = known.cases.get(group, 0) + 1
         if error.fatal or sum(f.count for f in report.failures.values()) >= MAX_FAILURES:
             report.stopped_early = True
+
+    def _save(self, error: RewardCallError, params: dict[str, Any]) -> Path | None:
+        """Save one failing call's params, or None once `MAX_SAVED_FAILURES` are saved."""
+        report = self.report
+        if sum(f.params_file is not None for f in report.failures.values()) >= MAX_SAVED_FAILURES:
+            return None
+        if self.failure_dir is None:  # never the shared temp folder: one folder per validation
+            try:
+                self.failure_dir = Path(tempfile.mkdtemp(prefix="racer-validate-"))
+            except OSError:
+                return None
+        report.failure_dir = self.failure_dir
+        return write_failure_params(params, self.worker.path, str(error), self.failure_dir)
 
     def calls(self, params_list: Sequence[dict[str, Any]], case: str,
               types: bool = False) -> tuple[np.ndarray, list[str]]:  # fmt: skip
@@ -284,11 +310,6 @@ def _with_boxes(
     return params_list if table is None else fill_object_keys(params_list, table)
 
 
-def _no_reward(params: dict[str, Any]) -> float:
-    """The core's stand-in until its reward calls are replaced (nothing calls it)."""
-    return 0.0
-
-
 def _straight_ahead(space: Any) -> Any:
     """The straightest, fastest action: on a loop it leaves the road at the first bend."""
     if isinstance(space, DiscreteActionSpace):
@@ -369,7 +390,10 @@ def _wraparound_poses(
 
 
 def _console_cars(caller: _Caller, track: Track) -> None:
-    """The console validator's five synthetic cars, each checked for a real float."""
+    """The console validator's five synthetic cars, each checked for a real float.
+
+    Like the console's, each car's object keys describe `CONSOLE_OBJECTS` objects (boxes here).
+    """
     length = track.length
     ahead = 0.14  # the model point is 0.14 m ahead of a car whose body sits at the start
     s = np.array([0.25 * length, ahead, 0.5 * length, 0.3 * length,
@@ -384,6 +408,8 @@ def _console_cars(caller: _Caller, track: Track) -> None:
                         prev_progress=None if math.isnan(prev[i]) else [prev[i]])[0]
         for i in range(5)
     ]  # fmt: skip
+    boxes = place_obstacles(track, ObstacleConfig(count=CONSOLE_OBJECTS))
+    fill_object_keys(params, describe_obstacles(track, boxes))
     for name, p in zip(CONSOLE_CARS, params, strict=True):
         (value,), (kind,) = caller.calls([p], f"DeepRacer console's {name} car", types=True)
         if math.isnan(value):

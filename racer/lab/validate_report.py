@@ -60,6 +60,7 @@ class ValidationReport:
         heatmap: the written heat map, if one was asked for.
         sandbox: the calls ran in the sandbox (`racer.reward.sandbox`).
         sandbox_missing: the sandbox layers this machine did not allow, as sentences.
+        failure_dir: the folder holding the saved params of failing calls, if any were saved.
     """
 
     path: Path
@@ -79,6 +80,7 @@ class ValidationReport:
     heatmap: Path | None = None
     sandbox: bool = False
     sandbox_missing: list[str] = field(default_factory=list)
+    failure_dir: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -213,6 +215,12 @@ def _format_failures(report: ValidationReport) -> list[str]:
             lines.append(f"    params: {failure.params_file}")
             lines.append(f"    replay: racer validate {report.path} --params "
                          f"{failure.params_file}")  # fmt: skip
+    saved = sum(f.params_file is not None for f in report.failures.values())
+    if report.failure_dir is not None:
+        lines.append(f"The params of the first failing call of {saved} problem(s) are saved in "
+                     f"{report.failure_dir}"
+                     + (f" ({len(report.failures) - saved:,} more problem(s) not saved)."
+                        if saved < len(report.failures) else "."))  # fmt: skip
     return lines
 
 

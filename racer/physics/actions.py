@@ -53,7 +53,12 @@ _MISSING = object()
 
 
 def _fail(source: str, key: str, expected: str, got: object, fix: str) -> ConfigError:
-    """Build the one-paragraph ConfigError every check raises."""
+    """Build the one-paragraph ConfigError every check raises.
+
+    An absent key (``got`` is `_MISSING`) is named as missing, never shown as the sentinel.
+    """
+    if got is _MISSING:
+        return ConfigError(f"{source}: {key} is missing: it must be {expected}. {fix}")
     return ConfigError(f"{source}: {key} must be {expected}, got {got!r}. {fix}")
 
 

@@ -184,3 +184,16 @@ def test_the_default_output_is_a_new_folder_here_never_the_run(tmp_path, monkeyp
     monkeypatch.chdir(run)
     assert main([*command, "--out", str(tmp_path / "chosen")]) == 0
     assert f"wrote to {tmp_path / 'chosen'}\n" in capsys.readouterr().out
+
+
+def test_a_header_only_simtrace_is_one_paragraph_naming_the_file(tmp_path, capsys):
+    """A CSV with the header line and no rows: a LogError naming it, no traceback, no output."""
+    empty = tmp_path / "0-iteration.csv"
+    empty.write_text(",".join(SIMTRACE_COLUMNS) + "\n")
+    with pytest.raises(LogError, match="holds no logged steps") as err:
+        rescore_run(empty, "progress_speed", "oval", out=tmp_path / "out")
+    assert str(empty) in str(err.value) and not (tmp_path / "out").exists()
+    assert main(["rescore", str(empty), "--reward", "progress_speed", "--track", "oval",
+                 "--out", str(tmp_path / "out")]) == 2  # fmt: skip
+    captured = capsys.readouterr()
+    assert str(empty) in captured.err and "Traceback" not in captured.err + captured.out

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from racer.cli import main
-from racer.lab.validate import validate_reward_function
+from racer.lab.validate import CONSOLE_CARS, MAX_SAVED_FAILURES, validate_reward_function
 from racer.reward.console import CONSOLE, ERROR, check_source
 from racer.reward.plugin import bundled_reward_functions_dir
 
@@ -165,18 +165,21 @@ def test_bad_track_or_missing_file_exit_2_or_1(tmp_path, capsys):
 
 
 def test_the_other_race_types_are_checked_with_their_objects(tmp_path, capsys):
-    # A function that only fails once objects exist passes a time-trial check, and fails in
-    # object avoidance (the sweep's cars see the boxes) and in head-to-bot (the episodes).
+    # A function that only fails once objects exist fails a time-trial check only at the
+    # console's cars (they carry six objects, as the console's do), and fails in object
+    # avoidance (the sweep's cars see the boxes) and in head-to-bot (the episodes).
     reward = tmp_path / "no_objects.py"
     reward.write_text("def reward_function(params):\n    if params['objects_location']:\n"
                       "        raise ValueError('cannot handle objects')\n    return 1.0\n")
-    assert main(["validate", str(reward)]) == 0
+    trial = validate_reward_function(reward, failure_dir=tmp_path)
+    assert {case for f in trial.failures.values() for case in f.cases} == {
+        f"DeepRacer console's {car} car" for car in CONSOLE_CARS}
     assert main(["validate", str(reward), "--obstacles", "2"]) == 1
     assert "sweep, forward" in capsys.readouterr().out
     from racer.objects.bots import BotConfig
 
     report = validate_reward_function(reward, bots=BotConfig(count=2), failure_dir=tmp_path)
-    assert not report.ok and all(case.startswith("lap") or case.startswith("off-track")
+    assert not report.ok and all(case.startswith(("lap", "off-track", "DeepRacer console's"))
                                  for f in report.failures.values() for case in f.cases)
     assert main(["validate", "object_avoidance", "--obstacles", "3", "--bots", "2"]) == 0
 
@@ -241,3 +244,33 @@ def test_an_import_stuck_in_c_code_is_stopped_too(tmp_path):
     assert status == 1, out
     assert "did not finish importing within 2.5 s" in out and "cannot load" in out
     assert f'File "{path}", line 3 in <module>' in out
+
+
+def test_failure_params_are_few_and_in_a_folder_of_this_validation(tmp_path, capsys):
+    """Thousands of distinct failures save at most MAX_SAVED_FAILURES files, never in the shared
+    ``racer-reward-failures`` temp folder: under --out's folder, else a fresh folder per run."""
+    path = write(tmp_path, "def reward_function(params):\n"
+                           "    raise ValueError('bad x %.9f' % params['x'])\n")  # fmt: skip
+    first = validate_reward_function(path, episodes=False)
+    second = validate_reward_function(path, episodes=False)
+    assert len(first.failures) > 100 and first.failure_dir != second.failure_dir
+    for report in (first, second):
+        assert report.failure_dir.parent == tmp_path  # tempfile.tempdir is tmp_path here
+        assert report.failure_dir.name.startswith("racer-validate-")
+        assert len(list(report.failure_dir.iterdir())) == MAX_SAVED_FAILURES
+        assert str(report.failure_dir) in report.format()
+    assert not (tmp_path / "racer-reward-failures").exists()
+    assert main(["validate", str(path), "--out", str(tmp_path / "out/map.png")]) == 1
+    assert f"are saved in {tmp_path / 'out/validate-failures'}" in capsys.readouterr().out
+    assert len(list((tmp_path / "out/validate-failures").iterdir())) == MAX_SAVED_FAILURES
+
+
+def test_the_console_cars_carry_six_objects_as_the_consoles_do(tmp_path):
+    """An object-avoidance function that indexes objects_location[5] passes the console cars."""
+    body = ("def reward_function(params):\n    x, y = params['objects_location'][5]\n"
+            "    ok = len(params['objects_distance']) == 6 and params['closest_objects'] != [0, 0]"
+            "\n    return float(ok)\n")  # fmt: skip
+    report = validate_reward_function(write(tmp_path, body), failure_dir=tmp_path,
+                                       episodes=False)  # fmt: skip
+    assert report.console_cars == [(car, "float 1") for car in CONSOLE_CARS], report.format()
+    assert not any("console" in f.case for f in report.failures.values())

@@ -666,3 +666,17 @@ def test_model_metadata_normalises_fields():
     assert metadata.version == "5"
     assert metadata.action_space.steering_low_deg == -30.0
     assert isinstance(metadata.action_space.speed_high, float)
+
+
+@pytest.mark.parametrize(
+    "space, missing",
+    [({}, "action_space.steering_angle"),
+     ({"steering_angle": {"low": -30.0, "high": 30.0}}, "action_space.speed")],
+)  # fmt: skip
+def test_an_empty_continuous_space_names_what_is_missing(space, missing):
+    """An absent bound object is named as missing, never printed as the internal sentinel."""
+    with pytest.raises(ConfigError) as info:
+        parse_model_metadata({"action_space": space, "action_space_type": "continuous"})
+    message = str(info.value)
+    assert f"{missing} is missing" in message and '"low"' in message
+    assert "object at 0x" not in message

@@ -76,6 +76,18 @@ def test_int_and_numpy_results_become_floats(tmp_path, params):
     assert fn(params) == 2.0 and type(fn(params)) is float
 
 
+def test_a_numeric_string_is_read_by_float_as_on_deepracer_and_a_word_fails(tmp_path, params):
+    """DeepRacer's ``float()`` reads '1.0' (the README says so); 'fast' names the problem."""
+    fn = RewardFunction(write(tmp_path, "def reward_function(p):\n    return '1.0'\n"))
+    assert fn(params) == 1.0 and type(fn(params)) is float and fn.last_type is str
+    (tmp_path / "word").mkdir()
+    word = RewardFunction(write(tmp_path / "word", "def reward_function(p):\n    return 'fast'\n"),
+                          failure_dir=tmp_path)  # fmt: skip
+    with pytest.raises(RewardFunctionError) as err:
+        word(params)
+    assert "'fast'" in str(err.value) and "float() cannot convert" in str(err.value)
+
+
 def test_a_bool_result_becomes_a_float_as_deepracer_converts_it(tmp_path, params):
     fn = RewardFunction(write(tmp_path, "def reward_function(p):\n    return p['steps'] > 1\n"))
     assert fn(params) == 1.0 and type(fn(params)) is float and fn.last_type is bool
