@@ -364,7 +364,7 @@ def _race(args: argparse.Namespace) -> int:
         logged = race_and_log(entries, list(args.models), out=args.out, track=args.track,
                               laps=args.laps, resets=args.resets, obstacles=obstacles,
                               bots=bots, reverse=True if args.reverse else None,
-                              simapp_rules=args.simapp_rules)  # fmt: skip
+                              simapp_rules=args.simapp_rules, rewards=args.rewards)  # fmt: skip
     except KeyboardInterrupt:
         print("racer: race interrupted; its logs are written only when it ends, so nothing "
               f"was written to {args.out}.", file=sys.stderr)  # fmt: skip
@@ -703,6 +703,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="judge crashes between racers as the simapp does (wrapped progress) "
                       "and leave grid slots next to boxes as they are")  # fmt: skip
     race.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    race.add_argument("--rewards", action="store_true",
+                      help="score each racer's steps with its run's reward_function.py (runs "
+                      "that file; default: rewards logged as 0)")  # fmt: skip
     race.add_argument("--out", default="runs/races",
                       help="folder for the race logs (default runs/races)")  # fmt: skip
     race.set_defaults(func=_race)

@@ -37,7 +37,7 @@ from racer.logs.writers import write_simtrace
 from racer.objects.bots import BotConfig
 from racer.objects.obstacles import ObstacleConfig
 from racer.reward.plugin import RewardFunction
-from racer.train.evaluate import LapEvaluation, lap_config, lap_step_limit
+from racer.train.evaluate import LapEvaluation, lap_config, lap_step_limit, no_reward
 from racer.train.runs import LoadedPolicy, episode_logs, with_parent_dir
 
 
@@ -157,6 +157,7 @@ def race(
     max_steps: int = 0,
     seed: int = 0,
     simapp_rules: bool = False,
+    rewards: bool = False,
 ) -> tuple[RaceResult, EnvConfig]:
     """Race the policies against each other in one world, in seat order.
 
@@ -173,6 +174,9 @@ def race(
         max_steps: give up after this many steps; 0: `lap_step_limit` per lap.
         seed: seeds randomized boxes and bots.
         simapp_rules: judge as the simapp does (`EnvConfig.simapp_race_rules`).
+        rewards: score each racer's steps with its own reward function (a run folder's
+            ``reward_function.py``, code from whoever shared the run); False, the default, runs
+            none and logs rewards of 0.0, as `racer evaluate` does.
 
     Returns:
         The result and the race's environment.
@@ -183,10 +187,10 @@ def race(
     names = names or [str(e.source) for e in entries]
     if len(names) != k:
         raise ConfigError(f"{len(names)} names for {k} racers: give one per racer.")
-    rewards = [RewardFunction(e.env.reward_function, timeout=e.env.reward_timeout)
-               for e in entries]  # fmt: skip
+    scorers = ([RewardFunction(e.env.reward_function, timeout=e.env.reward_timeout)
+                for e in entries] if rewards else [no_reward] * k)  # fmt: skip
     spaces = [load_metadata(e.env).action_space for e in entries]
-    core = RacerCore(config, k, reward_function=rewards)
+    core = RacerCore(config, k, reward_function=scorers)
     try:
         if max_steps <= 0:
             max_steps = laps * max(lap_step_limit(core, space) for space in spaces)

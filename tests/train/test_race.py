@@ -149,3 +149,17 @@ def test_an_interrupted_race_says_nothing_was_written(tmp_path, monkeypatch, cap
     out = tmp_path / "races"
     assert main(["race", "a", "b", "--out", str(out)]) == 130
     assert "race interrupted" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_race_runs_no_racers_reward_function_unless_asked(tmp_path):
+    marker = tmp_path / "imported"
+    shared = tmp_path / "reward_function.py"  # a shared run's file: it must not run by default
+    shared.write_text(f"open({str(marker)!r}, 'w').close()\n"
+                      "def reward_function(params):\n    return 1.0\n")  # fmt: skip
+    env = EnvConfig(reward_function=str(shared), reward_isolation="none")
+    result, _ = race([entry(2, env), entry(6, env)], laps=1, resets=0)
+    assert not marker.exists()
+    assert all(r.reward == 0.0 for racer in result.racers for r in racer.records)
+    result, _ = race([entry(2, env), entry(6, env)], laps=1, resets=0, rewards=True)
+    assert marker.exists()
+    assert any(r.reward == 1.0 for racer in result.racers for r in racer.records)
