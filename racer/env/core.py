@@ -109,6 +109,8 @@ class RacerCore:
         base = load_track(config.track, deduplicate=config.deduplicate_waypoints)
         self.tracks: tuple[Track, Track] = (base, base.reversed())  # indexed by `reverse`
         self._waypoints = (list(base.waypoints), list(base.reversed().waypoints))
+        # what the reward calls give each copy of params, per direction (built once)
+        self._track_waypoints = (self.tracks[0].waypoints, self.tracks[1].waypoints)
         self.metadata = load_metadata(config)
         self.action_space = self.metadata.action_space
         self.model = make_motion_model(config.motion_model, config.car)
@@ -308,8 +310,8 @@ class RacerCore:
         # 4. Params and rewards.
         self.rewards[:] = 0.0
         params_list = self._build_params(progress)
-        waypoints = (self.tracks[0].waypoints, self.tracks[1].waypoints)
-        self.reward(params_list, np.flatnonzero(run), self.reverse, waypoints, self.rewards)
+        self.reward(params_list, np.flatnonzero(run), self.reverse, self._track_waypoints,
+                    self.rewards)
         # 5. Episode ends, laps and evaluation resets.
         self._finish_episodes(run, progress)
         self.truncated[:] = (self.steps >= ep.max_episode_steps) & ~self.terminated
