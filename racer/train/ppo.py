@@ -2,20 +2,27 @@
 
 DeepRacer's "iteration" is ``num_episodes_between_training`` finished episodes (over all cars),
 followed by one policy update (SPEC 3.2). stable-baselines3's PPO collects a fixed number of steps
-instead. `EpisodicPPO` keeps SB3's update and changes only the collection: it steps all cars until
-the iteration's episodes have finished (or its buffer is full), then trains on exactly the steps
-collected. Cars whose episode is still running carry on into the next iteration, their values
-bootstrapped, so no experience is thrown away.
+instead. `EpisodicPPO` keeps SB3's update and changes only when the collection ends: it steps all
+cars until the iteration's episodes have finished (or its buffer is full), then trains on exactly
+the steps collected. Cars whose episode is still running carry on into the next iteration, their
+values bootstrapped, so no experience is thrown away.
 
-Two more DeepRacer settings: a Huber value loss (``loss_type: huber``), and a hook that sees
-every step (the trainer's logs).
+It goes through SB3's extension points where they exist: every step reaches the trainer through
+a callback (`racer.train.recording.RecordingCallback`, as for SAC), which also counts the
+iteration's episodes, and the partly filled buffer is a rollout buffer class of its own
+(`IterationBuffer`, SB3's ``rollout_buffer_class``). SB3's collection loop has no way to end
+early without dropping the step that ended it (a callback returning False stops before the step
+is stored, and skips the update), so `EpisodicPPO.collect_rollouts` is SB3's loop with one more
+condition.
+
+One more DeepRacer setting: a Huber value loss (``loss_type: huber``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -28,9 +35,7 @@ from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.ppo import ppo as sb3_ppo
 
-#: Called after every vec-env step with (actions, rewards, dones, infos); returns the number of
-#: training episodes that ended in that step.
-StepHook = Callable[[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]], int]
+from racer.train.recording import find_recording
 
 #: PPO's clip range of the likelihood ratio (fixed; SB3's default). The trainer builds with it
 #: and `racer.train.checkpoint` rebuilds a checkpoint's clip-range schedule from it.
@@ -56,15 +61,58 @@ def _huber_value_loss() -> Iterator[None]:
         sb3_ppo.F = original
 
 
+class _Iteration:
+    """A rollout buffer that an iteration may end before it is full (mixed into SB3's two).
+
+    ``buffer_size`` is the capacity per car; `end` keeps the rows added so far and makes the
+    buffer look full with them, so SB3's returns, advantages and minibatches cover exactly the
+    iteration's steps. `reset` (SB3 calls it at every rollout's start) restores the capacity.
+    """
+
+    _FIELDS = ("observations", "actions", "rewards", "returns", "episode_starts", "values",
+               "log_probs", "advantages")  # fmt: skip
+
+    def __init__(self, buffer_size: int, *args: Any, **kwargs: Any) -> None:
+        self.capacity = buffer_size
+        super().__init__(buffer_size, *args, **kwargs)  # type: ignore[call-arg]
+
+    def reset(self) -> None:
+        self.buffer_size = self.capacity
+        super().reset()  # type: ignore[misc]
+
+    def end(self) -> int:
+        """End the iteration at the rows added so far; returns their number per car."""
+        steps: int = self.pos  # type: ignore[attr-defined]
+        for name in self._FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, dict):  # DictRolloutBuffer's observations (camera and lidar)
+                setattr(self, name, {key: part[:steps] for key, part in value.items()})
+            else:
+                setattr(self, name, value[:steps])
+        self.buffer_size = steps
+        self.full = True
+        return steps
+
+
+class IterationBuffer(_Iteration, buffers.RolloutBuffer):
+    """SB3's rollout buffer for one observation array, ending with the iteration."""
+
+
+class DictIterationBuffer(_Iteration, buffers.DictRolloutBuffer):
+    """SB3's rollout buffer for dict observations (camera and lidar), ending with the iteration."""
+
+
 class EpisodicPPO(PPO):
     """SB3 PPO whose rollouts are DeepRacer iterations of whole episodes.
+
+    Give `learn` a `racer.train.recording.RecordingCallback` to see every step and to count
+    the episodes the way its hook does; without one, every car's episode end counts.
 
     Args:
         *args: as `PPO`; ``n_steps`` is the buffer's capacity per car (an iteration ends early,
             with a warning in the logs, when it fills before enough episodes finish).
         episodes_per_iteration: DeepRacer's ``num_episodes_between_training``.
         huber: use a Huber value loss instead of mean squared error.
-        step_hook: see `StepHook`; None counts every finished episode.
         **kwargs: as `PPO`.
 
     Attributes:
@@ -77,7 +125,6 @@ class EpisodicPPO(PPO):
         *args: Any,
         episodes_per_iteration: int = 20,
         huber: bool = False,
-        step_hook: StepHook | None = None,
         **kwargs: Any,
     ) -> None:
         with warnings.catch_warnings():  # SB3 checks batch_size against n_steps * n_envs, which
@@ -85,13 +132,15 @@ class EpisodicPPO(PPO):
             super().__init__(*args, **kwargs)  # is only the capacity here
         self.episodes_per_iteration = episodes_per_iteration
         self.huber = huber
-        self.step_hook = step_hook
         self.iteration_steps = 0
         self.buffer_filled = False
 
-    def _excluded_save_params(self) -> list[str]:
-        """SB3's save() pickles the attributes; the hook (the trainer's logs) stays out."""
-        return [*super()._excluded_save_params(), "step_hook"]
+    def _setup_model(self) -> None:
+        """SB3's setup, with `IterationBuffer` as the rollout buffer class unless one is given."""
+        if self.rollout_buffer_class is None:
+            dict_obs = isinstance(self.observation_space, spaces.Dict)
+            self.rollout_buffer_class = DictIterationBuffer if dict_obs else IterationBuffer
+        super()._setup_model()
 
     def train(self) -> None:
         """One PPO update on the iteration's steps (Huber value loss if configured)."""
@@ -105,38 +154,44 @@ class EpisodicPPO(PPO):
         rollout_buffer: buffers.RolloutBuffer,
         n_rollout_steps: int,
     ) -> bool:
-        """Step every car until the iteration's episodes have finished; fill the buffer.
+        """SB3's collection, ending when the iteration's episodes have finished.
 
         Returns:
             False if a callback asked to stop, else True.
         """
         assert self._last_obs is not None, "no previous observation"
+        assert isinstance(rollout_buffer, _Iteration), "EpisodicPPO needs an IterationBuffer"
+        recording = find_recording(callback)
         self.policy.set_training_mode(False)
-        capacity = n_rollout_steps
-        rollout_buffer.buffer_size = capacity  # undo the last iteration's truncation
         rollout_buffer.reset()
+        if self.use_sde:
+            self.policy.reset_noise(env.num_envs)
         callback.on_rollout_start()
         finished = 0
         steps = 0
         dones = np.zeros(env.num_envs, dtype=bool)
-        while steps < capacity and finished < self.episodes_per_iteration:
+        new_obs = self._last_obs
+        while steps < n_rollout_steps and finished < self.episodes_per_iteration:
+            if self.use_sde and self.sde_sample_freq > 0 and steps % self.sde_sample_freq == 0:
+                self.policy.reset_noise(env.num_envs)
             with torch.no_grad():
-                obs_tensor = obs_as_tensor(self._last_obs, self.device)
-                actions, values, log_probs = self.policy(obs_tensor)
+                actions, values, log_probs = self.policy(obs_as_tensor(self._last_obs,
+                                                                       self.device))  # fmt: skip
             actions = actions.cpu().numpy()
-            env_actions = actions
+            clipped_actions = actions
             if isinstance(self.action_space, spaces.Box):
-                env_actions = np.clip(actions, self.action_space.low, self.action_space.high)
-            new_obs, rewards, dones, infos = env.step(env_actions)
+                if self.policy.squash_output:
+                    clipped_actions = self.policy.unscale_action(clipped_actions)
+                else:
+                    clipped_actions = np.clip(actions, self.action_space.low,
+                                              self.action_space.high)  # fmt: skip
+            new_obs, rewards, dones, infos = env.step(clipped_actions)
             self.num_timesteps += env.num_envs
             callback.update_locals(locals())
             if not callback.on_step():
                 return False
             self._update_info_buffer(infos, dones)
-            if self.step_hook is not None:
-                finished += self.step_hook(env_actions, rewards, dones, infos)
-            else:
-                finished += int(np.sum(dones))
+            finished = recording.finished if recording is not None else finished + int(dones.sum())
             steps += 1
             if isinstance(self.action_space, spaces.Discrete):
                 actions = actions.reshape(-1, 1)
@@ -145,9 +200,8 @@ class EpisodicPPO(PPO):
                                values, log_probs)  # fmt: skip
             self._last_obs = new_obs
             self._last_episode_starts = dones
-        self.iteration_steps = steps
+        self.iteration_steps = rollout_buffer.end()
         self.buffer_filled = finished < self.episodes_per_iteration
-        _truncate(rollout_buffer, steps)
         with torch.no_grad():
             last_values = self.policy.predict_values(obs_as_tensor(new_obs, self.device))
         rollout_buffer.compute_returns_and_advantage(last_values=last_values, dones=dones)
@@ -169,16 +223,3 @@ class EpisodicPPO(PPO):
                 rewards[i] += self.gamma * value
         return rewards
 
-
-def _truncate(buffer: buffers.RolloutBuffer, steps: int) -> None:
-    """Make a partly filled rollout buffer look full with ``steps`` rows per car."""
-    for name in ("observations", "actions", "rewards", "returns", "episode_starts", "values",
-                 "log_probs", "advantages"):  # fmt: skip
-        value = getattr(buffer, name)
-        if isinstance(value, dict):  # a camera-and-lidar model's DictRolloutBuffer
-            setattr(buffer, name, {key: part[:steps] for key, part in value.items()})
-        else:
-            setattr(buffer, name, value[:steps])
-    buffer.buffer_size = steps
-    buffer.pos = steps
-    buffer.full = True

@@ -3,18 +3,16 @@
 stable-baselines3's SAC, with DeepRacer's hyperparameters: ``lr``, ``discount_factor``,
 ``batch_size`` and ``sac_alpha`` as a fixed entropy temperature (DeepRacer does not tune it). One
 training round is ``steps_per_car`` steps of every car with a gradient step after each; the
-steps reach the trainer's logs through `RecordingCallback`. The replay buffer keeps the last
-``buffer_size`` transitions of camera frames, stored once (``optimize_memory_usage``): 50,000
-frames of 160x120 take about 1 GB.
+steps reach the trainer's logs through `racer.train.recording.RecordingCallback`. The replay
+buffer keeps the last ``buffer_size`` transitions of camera frames, stored once
+(``optimize_memory_usage``): 50,000 frames of 160x120 take about 1 GB.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from stable_baselines3 import SAC
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
 from racer.train.hyperparameters import Hyperparameters
@@ -27,20 +25,6 @@ LEARNING_STARTS = 1_000
 #: A gradient step after every env step (SB3's ``train_freq``); `racer.train.checkpoint`
 #: rebuilds a checkpoint's train_freq from it.
 TRAIN_FREQ = (1, "step")
-
-
-class RecordingCallback(BaseCallback):
-    """Hands every vec-env step of an SB3 off-policy algorithm to a `StepHook`-style callable."""
-
-    def __init__(self, hook: Any) -> None:
-        super().__init__()
-        self.hook = hook
-
-    def _on_step(self) -> bool:
-        locals_ = self.locals
-        self.hook(np.asarray(locals_["actions"]), locals_["rewards"], locals_["dones"],
-                  locals_["infos"])  # fmt: skip
-        return True
 
 
 def make_sac(

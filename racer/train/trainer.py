@@ -60,6 +60,7 @@ from racer.train.evaluate import SB3Policy, drive_laps, drive_progress, lap_core
 from racer.train.hyperparameters import RACER_DEFAULTS, Hyperparameters, load_hyperparameters
 from racer.train.networks import policy_name, run_policy_kwargs
 from racer.train.ppo import CLIP_RANGE, EpisodicPPO
+from racer.train.recording import RecordingCallback
 from racer.train.run_state import (
     LAP_CHECK_LAPS,
     RunLock,
@@ -68,7 +69,7 @@ from racer.train.run_state import (
     saved_updates,
     write_state,
 )
-from racer.train.sac import RecordingCallback, make_sac
+from racer.train.sac import make_sac
 
 
 @dataclass
@@ -248,8 +249,8 @@ class Trainer:
                 watch(env.core)
             return len(done)
 
-        self._hook = hook  # SAC's rounds hand their steps over through a callback
-        model = self._model(env, hyper, metadata, track.length, hook)
+        self._recording = RecordingCallback(hook)  # every round's steps, PPO and SAC alike
+        model = self._model(env, hyper, metadata, track.length)
         # The evaluations' simulators, built once per run (as DeepRacer's evaluation worker
         # keeps its own): each evaluation starts them over.
         progress_sim = progress_core(env_config, cfg.eval_episodes)
@@ -314,13 +315,13 @@ class Trainer:
 
     def _learn_round(self, model: Any) -> None:
         """One round: a PPO iteration (collect, then update), or SAC's steps_per_car steps."""
-        if isinstance(model, EpisodicPPO):
+        if isinstance(model, EpisodicPPO):  # one iteration, however many steps it takes
             model.learn(total_timesteps=1, reset_num_timesteps=False, tb_log_name="ppo",
-                        progress_bar=False)  # fmt: skip
+                        progress_bar=False, callback=self._recording)  # fmt: skip
             return
         steps = self.config.steps_per_car * self.config.num_envs
         model.learn(total_timesteps=steps, reset_num_timesteps=False, tb_log_name="sac",
-                    progress_bar=False, callback=RecordingCallback(self._hook))  # fmt: skip
+                    progress_bar=False, callback=self._recording)  # fmt: skip
 
     def _roll_back(self) -> TrainingMetrics:
         """The run's metrics; on resume, every log rolled back to the last commit.
@@ -340,15 +341,13 @@ class Trainer:
                 roll_back_log(self.folder.robomaker_log, self.state.robomaker_bytes)
         return metrics
 
-    def _model(self, env: RacerVecEnv, hyper: Hyperparameters, metadata: Any, length: float,
-               hook: Any) -> Any:  # fmt: skip
+    def _model(self, env: RacerVecEnv, hyper: Hyperparameters, metadata: Any,
+               length: float) -> Any:  # fmt: skip
         cfg = self.config
         last = self.folder.checkpoints / "last.zip"
         sac = metadata.training_algorithm == "sac"
         if self.resume and last.exists():
             model = load_checkpoint(last, replace(cfg, env=env.config), env=env, device=cfg.device)
-            if not sac:
-                model.step_hook = hook
             model.tensorboard_log = str(self.folder.tensorboard)
             return model
         if sac:
@@ -374,7 +373,6 @@ class Trainer:
             policy_kwargs=self._policy_kwargs(metadata), seed=cfg.seed,
             device=cfg.device, tensorboard_log=str(self.folder.tensorboard), verbose=0,
             episodes_per_iteration=episodes, huber=hyper.huber,
-            step_hook=hook,
         )  # fmt: skip
         if self._pretrained_policy:
             model.policy.load_state_dict(self._pretrained_policy)
