@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from racer.errors import ConfigError, LogError
+from racer.formats.best_model import BEST_MODEL_METRICS
 from racer.logs.atomic import write_json_atomic
 from racer.logs.recorder import EpisodeLog, LapLog, metrics_label
 
 #: TrainingMetrics.json's format version (DeepRacer's METRICS_VERSION).
 METRICS_VERSION = 2.0
-#: The metrics DeepRacer can select the best checkpoint by (BEST_MODEL_METRIC).
-BEST_MODEL_METRICS = ("progress", "reward", "laptime")
 #: The keys of a TrainingMetrics.json entry, in DeepRacer's order.
 TRAINING_ENTRY_KEYS = (
     "reward_score", "metric_time", "start_time", "elapsed_time_in_milliseconds", "episode",
@@ -139,7 +138,9 @@ class TrainingMetrics:
             "episode": int(episode),
             "trial": int(trial),
             "phase": phase,
-            "completion_percentage": int(progress),
+            # DeepRacer's progress is slightly negative while a car is behind its start point;
+            # a completion is never below 0 %
+            "completion_percentage": max(int(progress), 0),
             "episode_status": metrics_label(status),
         }
         self.entries.append(entry)
@@ -233,7 +234,7 @@ def evaluation_entry(lap: LapLog, trial: int) -> dict[str, Any]:
     """One evaluation-metrics entry, with DeepRacer's keys in its order."""
     start, end = ms(lap.start_time), ms(lap.end_time)
     return {
-        "completion_percentage": int(lap.progress),
+        "completion_percentage": max(int(lap.progress), 0),
         "metric_time": end,
         "start_time": start,
         "elapsed_time_in_milliseconds": end - start,
@@ -261,3 +262,4 @@ def write_evaluation_metrics(path: Path | str, episodes: Iterable[EpisodeLog]) -
         LogError: the file cannot be written.
     """
     return write_json_atomic(path, {"metrics": evaluation_entries(episodes)})
+

@@ -31,6 +31,9 @@ from racer.errors import LogError
 _STATUS_BY_LABEL = {status.label: status for status in Status}
 _METRICS_LABELS = {status.metrics_label for status in Status}
 _COUNT_KEYS = ("off_track_count", "crash_count", "immobilized_count", "reversed_count")
+#: Where `SimtraceRecorder._row`'s tuple (the columns after ``episode``) has progress and
+#: sim_time.
+PROGRESS_COLUMN, SIM_TIME_COLUMN = 10, 13
 
 
 def metrics_label(status: str) -> str:
@@ -201,6 +204,34 @@ class SimtraceRecorder:
     def pending_rows(self) -> int:
         """Rows buffered for episodes that have not finished yet."""
         return sum(len(car.rows) for car in self._cars)
+
+    def longest_running(self) -> tuple[int, int]:
+        """The car whose unfinished episode is the longest, and its rows (0, 0 before any step)."""
+        if not self._cars:
+            return 0, 0
+        lengths = [len(car.rows) for car in self._cars]
+        car = int(np.argmax(lengths))
+        return car, lengths[car]
+
+    def running_episode(self, i: int) -> EpisodeLog:
+        """A snapshot of car ``i``'s unfinished episode, as an `EpisodeLog` of its rows so far.
+
+        Numbered as the next episode to finish; the recorder is not changed (the episode goes
+        on and is handed back as usual when it ends). For a look at an episode that has run
+        for long (``racer replay`` of a simtrace written from it).
+        """
+        car = self._cars[i]
+        number = str(self.next_episode)
+        end = car.start_time
+        if car.rows:
+            end = float(car.rows[-1][SIM_TIME_COLUMN])
+        return EpisodeLog(episode=self.next_episode, car=i,
+                          rows=tuple((number,) + row for row in car.rows),
+                          total_reward=car.reward,
+                          progress=float(car.rows[-1][PROGRESS_COLUMN]) if car.rows else 0.0,
+                          status="in_progress", start_time=car.start_time, end_time=end,
+                          laps=tuple(car.laps),
+                          objects=tuple(car.objects) if any(car.objects) else ())  # fmt: skip
 
     def record(
         self,

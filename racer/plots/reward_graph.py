@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from racer.errors import LogError
+from racer.formats.best_model import BEST_MODEL_METRICS, best_group, evaluation_groups, group_score
 from racer.plots.track import _pyplot
 
 #: The series' labels in the console (DeepRacer on AWS, en).
@@ -35,7 +36,6 @@ LABELS = {
     "evaluation_completion": "Average completion (Evaluation)",
     "best": "Best model",
 }
-_LAPTIME_INCOMPLETE_MS = 999_999  # the simulator's lap time of an unfinished evaluation lap
 
 
 @dataclass(frozen=True)
@@ -87,18 +87,14 @@ def reward_graph_series(
     chunks = [training[i : i + e] for i in range(0, len(training), e)]
     reward = [np.mean([m["reward_score"] for m in c]) for c in chunks]
     completion = [np.mean([m["completion_percentage"] for m in c]) for c in chunks]
-    groups: dict[int, list[Mapping[str, Any]]] = {}
-    for m in entries:
-        if m.get("phase") == "evaluation":
-            groups.setdefault(int(m["episode"]), []).append(m)
-    episodes = sorted(groups)
-    eval_reward = [np.mean([m["reward_score"] for m in groups[k]]) for k in episodes]
-    eval_completion = [np.mean([m["completion_percentage"] for m in groups[k]]) for k in episodes]
-    eval_x = np.array(episodes, dtype=float) / e
+    grouped = evaluation_groups(entries)
+    eval_reward = [np.mean([m["reward_score"] for m in group]) for _, group in grouped]
+    eval_completion = [np.mean([m["completion_percentage"] for m in group])
+                       for _, group in grouped]  # fmt: skip
+    eval_x = np.array([episode for episode, _ in grouped], dtype=float) / e
     best_x = None
-    if episodes:
-        score = _best_model_score(groups, episodes, best_model_metric)
-        best = len(score) - 1 - int(np.argmax(score[::-1]))  # the last of equal bests
+    if grouped:
+        best = best_group([group_score(group, best_model_metric) for _, group in grouped])
         best_x = float(eval_x[best])
     return RewardGraphSeries(
         training_x=np.arange(1, len(chunks) + 1, dtype=float),
@@ -109,23 +105,6 @@ def reward_graph_series(
         evaluation_completion=np.array(eval_completion, dtype=float),
         best_x=best_x,
     )
-
-
-def _best_model_score(
-    groups: Mapping[int, list[Mapping[str, Any]]], episodes: list[int], metric: str
-) -> np.ndarray:
-    """Each evaluation group's score, higher is better, by the simulator's best-model metric."""
-    if metric == "progress":
-        return np.array([np.mean([m["completion_percentage"] for m in groups[k]])
-                         for k in episodes])  # fmt: skip
-    if metric == "reward":
-        return np.array([np.mean([m["reward_score"] for m in groups[k]]) for k in episodes])
-    if metric == "laptime":
-        return -np.array([np.mean([m["elapsed_time_in_milliseconds"]
-                                   if m["completion_percentage"] >= 100
-                                   else _LAPTIME_INCOMPLETE_MS for m in groups[k]])
-                          for k in episodes])  # fmt: skip
-    raise ValueError(f"best_model_metric must be progress, reward or laptime, got {metric!r}.")
 
 
 def read_training_metrics(path: Path | str) -> dict[str, Any]:
@@ -143,9 +122,9 @@ def read_training_metrics(path: Path | str) -> dict[str, Any]:
         raise LogError(f"cannot read metrics file {path}: {exc}.") from None
     if not isinstance(data, dict) or not isinstance(data.get("metrics"), list):
         raise LogError(f'{path} is not a DeepRacer metrics file: expected {{"metrics": [...]}}.')
-    if data.get("best_model_metric", "progress") not in ("progress", "reward", "laptime"):
+    if data.get("best_model_metric", "progress") not in BEST_MODEL_METRICS:
         raise LogError(f"{path}: best_model_metric {data['best_model_metric']!r} is not "
-                       "progress, reward or laptime.")  # fmt: skip
+                       f"one of {', '.join(BEST_MODEL_METRICS)}.")  # fmt: skip
     return data
 
 

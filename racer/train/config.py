@@ -10,6 +10,7 @@ from typing import Any
 from racer.config import from_dict, to_dict
 from racer.env.config import EnvConfig
 from racer.errors import ConfigError
+from racer.formats.best_model import BEST_MODEL_METRICS
 from racer.logs.run_folder import RunFolder
 
 
@@ -44,6 +45,12 @@ class TrainConfig:
             as soon as anything else runs (scripts/bench_train.py).
         device: torch device ("cpu", "cuda", "auto").
         keep_checkpoints: how many per-iteration checkpoints to keep besides last and best.
+        best_model_metric: which update's checkpoint is the best model (``checkpoints/best.zip``,
+            what ``racer evaluate`` and ``racer export`` use, the reward graph's line): "laptime"
+            (racer's default: the fastest mean lap over the evaluation's episodes, an unfinished
+            lap counting 999.999 s, so only an evaluation that completes more laps beats a
+            faster one), or DeepRacer's "progress" (its default) or "reward"; ties go to the
+            later update.
     """
 
     env: EnvConfig = field(default_factory=EnvConfig)
@@ -63,6 +70,7 @@ class TrainConfig:
     numba_threads: int = 1
     device: str = "cpu"
     keep_checkpoints: int = 3
+    best_model_metric: str = "laptime"
 
     def __post_init__(self) -> None:
         if self.num_envs < 1:
@@ -71,6 +79,9 @@ class TrainConfig:
             raise ConfigError("minutes and max_updates must be >= 0.")
         if self.update_every not in ("steps", "episodes"):
             raise ConfigError(f"update_every must be steps or episodes, got {self.update_every!r}.")
+        if self.best_model_metric not in BEST_MODEL_METRICS:
+            raise ConfigError(f"best_model_metric must be one of {', '.join(BEST_MODEL_METRICS)}, "
+                              f"got {self.best_model_metric!r}.")  # fmt: skip
         if self.steps_per_car < 1:
             raise ConfigError(f"steps_per_car must be >= 1, got {self.steps_per_car}.")
         if self.eval_episodes < 1:
@@ -135,11 +146,14 @@ def with_overrides(config: TrainConfig, overrides: dict[str, Any], source: str) 
     """
     data = config_to_dict(config)
     for path, value in overrides.items():
-        table, _, key = path.partition(".")
-        if table not in data or not key:
+        *tables, key = path.split(".")
+        table = data
+        for name in tables:  # "env.episode.max_episode_steps": racer.toml's [env.episode]
+            table = table.get(name) if isinstance(table, dict) else None
+        if not tables or not isinstance(table, dict) or key not in table:
             raise ConfigError(f"{source}: {path!r} is not a field of racer.toml's [train] or "
                               "[env].")  # fmt: skip
-        data[table][key] = to_dict(value) if is_dataclass(value) else value
+        table[key] = to_dict(value) if is_dataclass(value) else value
     return config_from_dict(data, source)
 
 

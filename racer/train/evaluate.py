@@ -203,7 +203,8 @@ class ProgressEvaluation:
     """Single-lap evaluation episodes (one per car), as between DeepRacer iterations.
 
     Attributes:
-        progress: (K,) [%] final progress of each episode.
+        progress: (K,) [%] final progress of each episode, never below 0 (the params' progress
+            is slightly negative while a car is behind its start point).
         rewards: (K,) total reward of each episode.
         status: (K,) final status labels.
         start_time, end_time: (K,) [s] sim time at the start and end of each episode.
@@ -261,13 +262,13 @@ def drive_progress(core: RacerCore, policy: Policy, max_steps: int = 0) -> Progr
         rewards += np.where(step.running, step.rewards, 0.0)
         for k in np.flatnonzero(step.done):
             info = step.infos[k]
-            progress[k] = float(info["progress"])
+            progress[k] = max(float(info["progress"]), 0.0)  # params' progress dips below 0
             status[k] = info["episode_status"]
             end_time[k] = info["episode_time"]
         running = step.running & ~step.done
     for k in np.flatnonzero(running):  # out of steps: report where they got to
         info = core.infos[k]
-        progress[k] = float(info["progress"])
+        progress[k] = max(float(info["progress"]), 0.0)
         status[k] = "time_up"
         end_time[k] = info["episode_time"]
     return ProgressEvaluation(progress, rewards, status, np.zeros(episodes), end_time)

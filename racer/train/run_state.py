@@ -16,15 +16,17 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from racer.errors import ConfigError, LogError
+from racer.formats.best_model import best_group, evaluation_groups, group_score, lap_summary
 from racer.logs.atomic import log_error, write_text_atomic
 from racer.logs.metrics import TrainingMetrics
 from racer.logs.progress import read_progress
 from racer.logs.run_folder import RunFolder
+from racer.logs.writers import roll_back_log
 
 #: The lock file in a run folder, present only while a ``racer train`` runs there.
 LOCK_NAME = ".racer-train.lock"
@@ -42,12 +44,17 @@ class RunState:
         episodes: training episodes logged so far (= (iteration + 1) * episodes per iteration).
         timesteps: env steps (summed over cars) so far.
         seconds: [s] wall time spent training so far, over all sessions.
-        best_update: update of the best model (-1: none).
+        best_update: update of the best model (-1: none), by the run's best-model metric
+            (`racer.formats.best_model`: the same rule as the reward graph's line).
         best_progress: [%] its mean evaluation progress.
+        best_laps: its evaluation episodes that completed their lap.
+        best_lap_time: [s] their mean lap time (-1: none completed).
         first_lap_check: update of the first lap check that drove every lap (-1: none).
         first_lap_seconds: [s] training wall time at that check.
         robomaker_bytes: [bytes] size of ``logs/robomaker.log`` at the commit; a resume cuts
             the log back to it (-1: unknown, the log is left as it is).
+        metrics_entries: entries of TrainingMetrics.json at the commit; a resume drops the
+            ones after it (-1: unknown, it drops those after ``episodes`` training episodes).
     """
 
     update: int = -1
@@ -57,9 +64,60 @@ class RunState:
     seconds: float = 0.0
     best_update: int = -1
     best_progress: float = -1.0
+    best_laps: int = 0
+    best_lap_time: float = -1.0
     first_lap_check: int = -1
     first_lap_seconds: float = -1.0
     robomaker_bytes: int = -1
+    metrics_entries: int = -1
+
+
+def best_model(entries: list[dict[str, Any]], metric: str) -> tuple[int, dict[str, Any]]:
+    """The best evaluation in TrainingMetrics entries by ``metric``, and its RunState fields.
+
+    Returns:
+        (index of the best evaluation group, in logging order, or -1 when there is none;
+        ``best_progress``, ``best_laps`` and ``best_lap_time`` of it).
+    """
+    groups = evaluation_groups(entries)
+    if not groups:
+        return -1, {}
+    best = best_group([group_score(group, metric) for _, group in groups])
+    group = groups[best][1]
+    laps, lap_time = lap_summary(group)
+    progress = sum(e["completion_percentage"] for e in group) / len(group)
+    return best, {"best_progress": float(progress), "best_laps": laps,
+                  "best_lap_time": lap_time if laps else -1.0}  # fmt: skip
+
+
+def best_summary(state: RunState) -> str:
+    """The progress line's view of the best model: "best 100.0 % 12.34 s @ 7"."""
+    if state.best_update < 0:
+        return "no best model yet"
+    laps = f" {state.best_lap_time:5.2f} s" if state.best_laps else ""
+    return f"best {state.best_progress:5.1f} %{laps} @ {state.best_update}"
+
+
+def roll_back(folder: RunFolder, state: RunState, metric: str, resume: bool) -> TrainingMetrics:
+    """The run's metrics (best model by ``metric``); on resume, every log rolled back to ``state``.
+
+    What a round wrote before its commit failed (or the process died) is dropped, as it will be
+    written again: the metrics entries, simtraces and robomaker.log lines after the state's
+    counts.
+    """
+    metrics = TrainingMetrics(folder.metrics_file, metric)
+    if resume:
+        if state.metrics_entries >= 0:
+            metrics.entries = metrics.entries[: state.metrics_entries]
+        else:  # a state written by an older racer
+            metrics.truncate(state.episodes)
+        simtrace = folder.training_simtrace
+        for path in [*simtrace.glob("*-iteration.csv"), *simtrace.glob("*-objects.csv")]:
+            if int(path.name.split("-")[0]) > state.iteration:
+                path.unlink()  # written by a round that was never committed
+        if state.robomaker_bytes >= 0:
+            roll_back_log(folder.robomaker_log, state.robomaker_bytes)
+    return metrics
 
 
 def state_file(folder: RunFolder) -> Path:
@@ -139,16 +197,34 @@ def rebuild_state(folder: RunFolder) -> RunState:
                      episodes=int(rows["episodes"][last]),
                      timesteps=int(rows["timesteps"][last]),
                      seconds=float(rows["seconds"][last]))  # fmt: skip
-    for k in range(len(updates)):  # the trainer's rules for the best model and first lap check
-        progress = float(rows["eval_progress"][k])
-        if state.best_update < 0 or progress > state.best_progress:
-            state.best_update, state.best_progress = k, progress
+    for k in range(len(updates)):  # the trainer's rule for the first lap check
         if state.first_lap_check < 0 and rows["lap_check_laps"][k] >= LAP_CHECK_LAPS:
             state.first_lap_check, state.first_lap_seconds = k, float(rows["seconds"][k])
     disagreement = _disagreement(folder, state)
     if disagreement:
         raise _cannot_rebuild(folder, disagreement)
+    if folder.metrics_file.exists():
+        metrics = TrainingMetrics(folder.metrics_file)
+        best, fields = best_model(metrics.entries, metrics.best_model_metric)
+        if best >= 0 and len(evaluation_groups(metrics.entries)) == len(updates):
+            state = replace(state, best_update=best, **fields)  # one evaluation per update
+        state = replace(state, metrics_entries=_committed_entries(metrics.entries, len(updates)))
     return state
+
+
+def _committed_entries(entries: list[dict[str, Any]], updates: int) -> int:
+    """How many entries the commit of the last of ``updates`` updates left in the metrics.
+
+    Each update ends with one evaluation group; entries of the next group (a round saved
+    before its commit was written) are not committed.
+    """
+    keys: list[int] = []
+    for k, entry in enumerate(entries):
+        if entry["phase"] == "evaluation" and (not keys or entry["episode"] != keys[-1]):
+            if len(keys) == updates:
+                return k
+            keys.append(entry["episode"])
+    return len(entries)
 
 
 def _counts_up(values: Any) -> bool:

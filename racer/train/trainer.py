@@ -7,7 +7,8 @@ One round (SPEC 3.2, 5.3):
    once ``num_episodes_between_training`` episodes have finished (DeepRacer's iteration);
 2. one PPO update on those steps (`EpisodicPPO`); with ``training_algorithm: sac``, SAC's
    steps with a gradient step after each (`racer.train.sac`);
-3. a few single-lap evaluation episodes; their mean progress picks the best model;
+3. a few single-lap evaluation episodes from spread start points; by ``best_model_metric``
+   (the fastest mean lap by default) they pick the best model;
 4. every few updates a full lap check (3 laps from the line, no resets);
 5. the round is committed: the finished episodes in logging iterations of exactly
    ``num_episodes_between_training`` episodes (DeepRacer's unit: one simtrace file each, as the
@@ -45,18 +46,26 @@ from racer.config import dump_toml
 from racer.env.config import load_metadata
 from racer.env.vec_env import RacerVecEnv
 from racer.errors import ConfigError, LogError, RewardFunctionError
+from racer.formats.best_model import evaluation_groups
 from racer.logs.atomic import write_text_atomic
 from racer.logs.progress import append_progress
 from racer.logs.recorder import EpisodeLog, SimtraceRecorder
 from racer.logs.run_folder import RunFolder
-from racer.logs.writers import RobomakerLog, TrainingMetrics, roll_back_log, write_simtrace
+from racer.logs.writers import RobomakerLog, TrainingMetrics, write_simtrace
 from racer.physics.actions import DiscreteActionSpace
 from racer.reward.plugin import resolve_reward_path
 from racer.reward.worker import RewardWorker
 from racer.track import Track, load_track
-from racer.train.checkpoint import env_spaces, load_checkpoint
+from racer.train.checkpoint import load_checkpoint, pretrained_weights
 from racer.train.config import TrainConfig, config_to_dict, load_run_config
-from racer.train.evaluate import SB3Policy, drive_laps, drive_progress, lap_core, progress_core
+from racer.train.evaluate import (
+    SB3Policy,
+    drive_laps,
+    drive_progress,
+    lap_core,
+    lap_step_limit,
+    progress_core,
+)
 from racer.train.hyperparameters import RACER_DEFAULTS, Hyperparameters, load_hyperparameters
 from racer.train.networks import policy_name, run_policy_kwargs
 from racer.train.ppo import CLIP_RANGE, EpisodicPPO
@@ -65,11 +74,15 @@ from racer.train.run_state import (
     LAP_CHECK_LAPS,
     RunLock,
     RunState,
+    best_model,
+    best_summary,
     read_run_state,
+    roll_back,
     saved_updates,
     write_state,
 )
 from racer.train.sac import make_sac
+from racer.train.stall import StallWatch
 
 
 @dataclass
@@ -197,7 +210,7 @@ class Trainer:
             # racer train with it.
             RewardWorker(cfg.env.reward_function, timeout=cfg.env.reward_timeout).close()
             if self.pretrained is not None:
-                self._pretrained_policy = _pretrained_policy(self.pretrained, cfg, metadata)
+                self._pretrained_policy = pretrained_weights(self.pretrained, cfg, metadata)
         track = load_track(cfg.env.track, reverse=cfg.env.reverse)
         # Locked before any write, and before the existing-run check, so that a run still
         # training there is named as such: a refused second run changes nothing.
@@ -235,7 +248,7 @@ class Trainer:
         env = RacerVecEnv(env_config, cfg.num_envs, seed=seed, spread_starts=True)
         continuous = not isinstance(env.core.action_space, DiscreteActionSpace)
         recorder = SimtraceRecorder(track.length, continuous, first_episode=self.state.episodes)
-        metrics = self._roll_back()
+        metrics = roll_back(self.folder, self.state, cfg.best_model_metric, self.resume)
         robomaker = RobomakerLog(folder.robomaker_log)
         finished: list[EpisodeLog] = []
         watch = self.watch
@@ -255,6 +268,8 @@ class Trainer:
         # keeps its own): each evaluation starts them over.
         progress_sim = progress_core(env_config, cfg.eval_episodes)
         lap_sim = lap_core(env_config, LAP_CHECK_LAPS, resets=0) if cfg.lap_check_every else None
+        stall = StallWatch(folder, track.name, lap_step_limit(env.core), env_config.dt,
+                           env_config.episode.max_episode_steps)  # fmt: skip
         started = time.perf_counter()
         session_steps = 0
         stopped = "budget"
@@ -277,10 +292,15 @@ class Trainer:
                 per_iteration = hyper.num_episodes_between_training
                 whole = len(pending) // per_iteration * per_iteration
                 written, pending = pending[:whole], pending[whole:]
-                self._commit(model, update, written, per_iteration, evaluation, check, metrics,
-                             robomaker, time.perf_counter() - t0)  # fmt: skip
+                finished_count = self.state.episodes + len(written) + len(pending)
+                self._commit(model, update, written, finished_count, per_iteration, evaluation,
+                             check, metrics, robomaker, time.perf_counter() - t0)  # fmt: skip
+                longest, warning = stall.check(recorder)
                 self._report(update, episodes, evaluation, check, time.perf_counter() - t0,
-                             model, started, model.num_timesteps - steps_before)  # fmt: skip
+                             model, started, model.num_timesteps - steps_before,
+                             longest)  # fmt: skip
+                if warning:
+                    self.say(warning)
                 if cfg.max_updates and update + 1 >= cfg.max_updates:
                     stopped = "updates"
                     break
@@ -323,24 +343,6 @@ class Trainer:
         model.learn(total_timesteps=steps, reset_num_timesteps=False, tb_log_name="sac",
                     progress_bar=False, callback=self._recording)  # fmt: skip
 
-    def _roll_back(self) -> TrainingMetrics:
-        """The run's metrics; on resume, every log rolled back to the last commit.
-
-        What a round wrote before its commit failed (or the process died) is dropped, as it
-        will be written again: the metrics entries, simtraces and robomaker.log lines after
-        the state's counts.
-        """
-        metrics = TrainingMetrics(self.folder.metrics_file)
-        if self.resume:
-            metrics.truncate(self.state.episodes)  # drop what an uncommitted iteration added
-            simtrace = self.folder.training_simtrace
-            for path in [*simtrace.glob("*-iteration.csv"), *simtrace.glob("*-objects.csv")]:
-                if int(path.name.split("-")[0]) > self.state.iteration:
-                    path.unlink()  # written by a round that was never committed
-            if self.state.robomaker_bytes >= 0:
-                roll_back_log(self.folder.robomaker_log, self.state.robomaker_bytes)
-        return metrics
-
     def _model(self, env: RacerVecEnv, hyper: Hyperparameters, metadata: Any,
                length: float) -> Any:  # fmt: skip
         cfg = self.config
@@ -379,10 +381,16 @@ class Trainer:
         return model
 
     # ------------------------------------------------------------------------------ commit
-    def _commit(self, model: Any, update: int, episodes: list[EpisodeLog],
+    def _commit(self, model: Any, update: int, episodes: list[EpisodeLog], finished: int,
                 per_iteration: int, evaluation: Any, check: Any, metrics: TrainingMetrics,
                 robomaker: RobomakerLog, seconds: float) -> None:  # fmt: skip
-        """Write the round's logs and checkpoint, then the state (the commit point)."""
+        """Write the round's logs and checkpoint, then the state (the commit point).
+
+        ``episodes`` are the whole iterations to write; ``finished`` counts every training
+        episode finished so far, the next iteration's included. The best model is the update
+        whose evaluation scores best by the run's ``best_model_metric``
+        (`racer.train.run_state.best_model`, the reward graph's rule).
+        """
         folder, state = self.folder, self.state
         iteration = state.iteration
         for start in range(0, len(episodes), per_iteration):
@@ -394,22 +402,29 @@ class Trainer:
                 robomaker.write_episode(episode)
         logged = robomaker.sync()  # a resume after a failed commit cuts the log back to this
         count = state.episodes + len(episodes)
+        # The evaluation's ``episode``: the training episodes finished by now (DeepRacer's
+        # count at the time), those of an unfinished iteration included, and always past the
+        # previous evaluation's, so each update's evaluation is a group of its own in the
+        # reward graph, as in DeepRacer, where one evaluation follows each iteration.
+        previous = [e["episode"] for e in metrics.entries if e["phase"] == "evaluation"]
+        key = max(finished, previous[-1] + 1 if previous else 0)
         for k in range(len(evaluation.progress)):
             metrics.add_entry("evaluation", float(evaluation.rewards[k]),
                               float(evaluation.progress[k]), evaluation.status[k],
                               float(evaluation.start_time[k]), float(evaluation.end_time[k]),
-                              count, per_iteration)  # fmt: skip
+                              key, per_iteration)  # fmt: skip
         new = replace(state, update=update, iteration=iteration, episodes=count,
                       timesteps=model.num_timesteps, seconds=state.seconds + seconds,
-                      robomaker_bytes=logged)  # fmt: skip
+                      robomaker_bytes=logged, metrics_entries=len(metrics.entries))  # fmt: skip
         checkpoints = folder.checkpoints
         self._save(model, checkpoints / f"update-{update}.zip")
         shutil.copyfile(checkpoints / f"update-{update}.zip", checkpoints / ".last.zip")
         os.replace(checkpoints / ".last.zip", checkpoints / "last.zip")
-        if state.best_update < 0 or evaluation.mean_progress > state.best_progress:
+        best, fields = best_model(metrics.entries, metrics.best_model_metric)
+        if best == len(evaluation_groups(metrics.entries)) - 1:  # this update's evaluation
             shutil.copyfile(checkpoints / "last.zip", checkpoints / ".best.zip")
             os.replace(checkpoints / ".best.zip", checkpoints / "best.zip")
-            new = replace(new, best_update=update, best_progress=evaluation.mean_progress)
+            new = replace(new, best_update=update, **fields)
         if check is not None and check.complete and state.first_lap_check < 0:
             new = replace(new, first_lap_check=update, first_lap_seconds=new.seconds)
         stale = update - self.config.keep_checkpoints
@@ -439,7 +454,8 @@ class Trainer:
             ) from None
 
     def _report(self, update: int, episodes: list[EpisodeLog], evaluation: Any, check: Any,
-                seconds: float, model: Any, started: float, steps: int) -> None:  # fmt: skip
+                seconds: float, model: Any, started: float, steps: int,
+                longest: float) -> None:  # fmt: skip
         cfg, state = self.config, self.state
         rewards = [e.total_reward for e in episodes] or [math.nan]
         progress = [e.progress for e in episodes] or [math.nan]
@@ -447,12 +463,16 @@ class Trainer:
         left = ""
         if cfg.minutes:
             left = f", {max(0.0, 60.0 * cfg.minutes - elapsed) / 60.0:4.1f} min left"
-        line = (f"update {update:3d} (iteration {state.iteration:3d}): {len(episodes):3d} "
-                f"episodes, avg reward {np.mean(rewards):8.1f}, avg completion "
-                f"{np.mean(progress):5.1f} %, eval completion {evaluation.mean_progress:5.1f} % "
-                f"(best {state.best_progress:5.1f} % @ {state.best_update}), "
-                f"{steps / max(seconds, 1e-9):5.0f} steps/s, {elapsed / 60.0:4.1f} min"
-                f"{left}")  # fmt: skip
+        if episodes:
+            finished = (f"{len(episodes):3d} episodes, avg reward {np.mean(rewards):8.1f}, avg "
+                        f"completion {np.mean(progress):5.1f} %")  # fmt: skip
+        else:
+            finished = "no episode finished"
+        logged = float(np.mean(np.maximum(evaluation.progress, 0.0).astype(int)))  # as logged
+        line = (f"update {update:3d} (iteration {state.iteration:3d}): {finished}, eval "
+                f"completion {logged:5.1f} % ({best_summary(state)}), longest "
+                f"running episode {longest:4.0f} s, {steps / max(seconds, 1e-9):5.0f} steps/s, "
+                f"{elapsed / 60.0:4.1f} min{left}")  # fmt: skip
         self.say(line)
         if check is not None:
             self.say(f"  lap check (3 laps from the line, no resets): {check.summary()}")
@@ -465,45 +485,6 @@ class Trainer:
         if check is not None:
             logger.record("deepracer/lap_check_laps", check.laps)
         logger.dump(model.num_timesteps)
-
-
-def _pretrained_policy(run: Path, config: TrainConfig, metadata: Any) -> dict[str, Any]:
-    """The state dict of another run's best policy, checked to fit ``config`` (DeepRacer's clone).
-
-    Everything is checked before the new run's folder exists, so a refused start leaves
-    nothing behind that blocks a retry.
-
-    Raises:
-        ConfigError: the run has no best model or racer.toml, or it was trained with another
-            algorithm, action space, network or sensors.
-        CheckpointError: its best.zip is damaged or carries pickled objects.
-    """
-    folder = RunFolder(run)
-    source = folder.checkpoints / "best.zip"
-    if not source.exists():
-        raise ConfigError(f"{run} has no best model to start from ({source} is missing).")
-    other_config = load_run_config(folder)
-    algorithm = load_metadata(other_config.env).training_algorithm
-    if algorithm != metadata.training_algorithm:
-        raise ConfigError(f"the pretrained run {run} was trained with {algorithm}, this run with "
-                          f"{metadata.training_algorithm}; start from a run of the same "
-                          "training_algorithm.")  # fmt: skip
-    other = load_checkpoint(source, other_config, device=config.device)
-    observation_space, action_space = env_spaces(config.env)
-    if other.action_space != action_space:
-        raise ConfigError(f"the pretrained run {run} has the action space {other.action_space}, "
-                          f"this run {action_space}: they must match.")  # fmt: skip
-    weights = other.policy.state_dict()
-    # This run's policy, built only to check that the weights fit it.
-    policy = other.policy_class(observation_space, action_space, lambda _: 0.0,
-                                **run_policy_kwargs(config, metadata))  # fmt: skip
-    try:
-        policy.load_state_dict(weights)
-    except RuntimeError:
-        raise ConfigError(f"the pretrained run {run} uses another network or other sensors; "
-                          "use the same network preset and sensors to start from it."
-                          ) from None  # fmt: skip
-    return weights
 
 
 def train(config: TrainConfig | None, run_dir: str | Path, **kwargs: Any) -> TrainResult:

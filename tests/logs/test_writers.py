@@ -685,3 +685,12 @@ def test_a_robomaker_log_rolls_back_to_its_committed_size(tmp_path):
     assert path.read_text() == "committed\n"
     assert roll_back_log(path, size + 100) == 0 and path.read_text() == "committed\n"
     assert roll_back_log(tmp_path / "missing.log", 0) == 0
+
+
+def test_a_completion_is_never_negative(tmp_path):
+    """DeepRacer's progress dips below 0 behind the start point; a completion does not."""
+    metrics = TrainingMetrics(tmp_path / "TrainingMetrics.json")
+    entry = metrics.add_entry("evaluation", 1.0, -2.4, "time_up", 0.0, 3.0, 6, 3)
+    assert entry["completion_percentage"] == 0
+    assert metrics.add_entry("training", 1.0, 57.9, "off_track", 0.0, 3.0, 7, 1)[
+        "completion_percentage"] == 57

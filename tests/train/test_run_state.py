@@ -149,3 +149,21 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
     lock.release()
     lock.release()  # idempotent
     assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_the_best_model_is_the_reward_graphs_best_and_each_update_one_evaluation(trained):
+    """state.json's best update, checkpoints/best.zip and the graph's line name one update."""
+    from racer.formats.best_model import evaluation_groups
+    from racer.plots.reward_graph import read_training_metrics, reward_graph_series
+
+    state = json.loads((trained / "checkpoints/state.json").read_text())
+    data = read_training_metrics(RunFolder(trained).metrics_file)
+    assert data["best_model_metric"] == "laptime"  # racer's default, DeepRacer's name
+    groups = evaluation_groups(data["metrics"])
+    assert len(groups) == state["update"] + 1  # one evaluation group per update
+    keys = [key for key, _ in groups]
+    assert keys == sorted(set(keys))
+    series = reward_graph_series(data, HYPER["num_episodes_between_training"])
+    assert series.best_x == keys[state["best_update"]] / HYPER["num_episodes_between_training"]
+    assert all(e["completion_percentage"] >= 0 for e in data["metrics"])
+    assert (trained / "checkpoints/best.zip").exists()
