@@ -157,6 +157,51 @@ def test_clean_source_has_no_findings():
         assert check_source(path) == [], path
 
 
+DEF = "def reward_function(params):\n"
+
+
+@pytest.mark.parametrize(
+    "body, code, line",
+    [
+        (DEF + "    if params == None:\n        return 0.0\n    return 1.0\n", "E711", 2),
+        (DEF + "    try:\n        return float(params['x'])\n    except:\n        return 0.0\n",
+         "E722", 4),
+        (DEF + "    f = lambda v: v\n    return float(f(1))\n", "E731", 2),
+        (DEF + "    l = 1.0\n    return l\n", "E741", 2),
+        (DEF + "  return 1.0\n", "E111", 2),
+        ("import math\ndef reward_function(params):\n    return math.pi\n", "E302", 2),
+        # The console's --ignore replaces flake8's default extend-ignore, so E704 counts.
+        ("def reward_function(params): return 1.0\n", "E704", 1),
+        # A noqa comment naming another code does not hide it (flake8's rule, not pycodestyle's).
+        (DEF + "    if params == None:  # noqa: F401\n        return 0.0\n    return 1.0\n",
+         "E711", 2),
+    ],
+)  # fmt: skip
+def test_pycodestyle_e_checks_the_console_runs(tmp_path, body, code, line):
+    # DeepRacer on AWS runs flake8 --select=E,F --ignore=E5,E226,E261 (SPEC 1.1).
+    findings = check_source(write(tmp_path, body))
+    assert [(f.severity, f.line, f.message.split()[0]) for f in findings] == [
+        (CONSOLE, line, code)], findings  # fmt: skip
+    assert "(flake8 E-check)" in findings[0].message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        DEF + "    return float(" + " + ".join(["params['speed']"] * 5) + ")\n",  # 105 characters
+        DEF + "    a = 1+2\n    return float(a)\n",  # E226
+        DEF + "    x = 1.0 # c\n    return x\n",  # E261
+        DEF + "    if params == None:  # noqa: E711\n        return 0.0\n    return 1.0\n",
+        DEF + "    if params == None:  # noqa\n        return 0.0\n    return 1.0\n",
+        "# flake8: noqa\n" + DEF + "  return 1.0\n",
+        'import math\n\n\ndef reward_function(params):\n    """Clean."""\n    return math.pi\n',
+    ],
+    ids=["E501", "E226", "E261", "noqa-code", "noqa", "file-noqa", "clean"],
+)
+def test_e_checks_the_console_ignores_give_no_finding(tmp_path, body):
+    assert check_source(write(tmp_path, body)) == []
+
+
 def test_bad_track_or_missing_file_exit_2_or_1(tmp_path, capsys):
     assert main(["validate", "follow_center_line", "--track", "no_such_track"]) == 2
     assert "unknown track" in capsys.readouterr().err
