@@ -36,6 +36,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     # Every flag that sets a TrainConfig field defaults to None: left out, it keeps the value
     # of --config's file, or the field's default (`racer.train.config.TRAIN_FLAGS`).
+    from racer.formats.best_model import BEST_MODEL_METRICS
     from racer.train.config import TrainConfig
     from racer.train.config import flag_default as d
 
@@ -73,6 +74,22 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                        "car)")  # fmt: skip
     train.add_argument("--until-lapping", action="store_true", default=None,
                        help="stop once a lap check drives 3 clean laps")  # fmt: skip
+    train.add_argument("--best-model-metric", choices=BEST_MODEL_METRICS,
+                       help="which update is the best model: the fastest mean evaluation lap "
+                       "(laptime), or DeepRacer's default, the best mean progress (progress), "
+                       f"or reward (default {d('best_model_metric')})")  # fmt: skip
+    train.add_argument("--max-episode-steps", type=int, metavar="N",
+                       help="end a training episode after N steps, as a time limit (default "
+                       f"DeepRacer's {d('max_episode_steps'):,})")  # fmt: skip
+    train.add_argument("--device",
+                       help="torch device for the updates: auto (a GPU when there is one), cpu, "
+                       f"cuda, cuda:1, mps (default {d('device')})")  # fmt: skip
+    train.add_argument("--torch-threads", type=int, metavar="N",
+                       help="threads of torch's updates (0: torch's default, every core) "
+                       f"(default {d('torch_threads')})")  # fmt: skip
+    train.add_argument("--numba-threads", type=int, metavar="N",
+                       help="threads of the camera kernel (0: numba's default, every core) "
+                       f"(default {d('numba_threads')})")  # fmt: skip
     add_race_type(train)
     train.set_defaults(simulator_limits=None, obstacles=None, bots=None)
     train.add_argument("--live", action="store_true",
@@ -85,6 +102,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from racer.train.trainer import machine_summary
+
     trainer = _trainer(args)
     cfg = trainer.config
     _warn_console_rejects(cfg.env.reward_function)
@@ -96,7 +115,8 @@ def _train(args: argparse.Namespace) -> int:
         trainer.watch = live
     print(f"training on {cfg.env.track} with {cfg.env.reward_function}, {cfg.num_envs} cars, "
           f"run folder {trainer.folder.root}"
-          + (f", budget {cfg.minutes:g} min" if cfg.minutes else ""))  # fmt: skip
+          + (f", budget {cfg.minutes:g} min" if cfg.minutes else "")
+          + f"; {machine_summary(cfg)}")  # fmt: skip
     try:
         result = trainer.run()
     finally:
@@ -106,8 +126,10 @@ def _train(args: argparse.Namespace) -> int:
     print(f"stopped ({result.stopped}) after update {state.update} (iteration "
           f"{state.iteration}): {state.episodes} episodes, {state.timesteps:,} steps, "
           f"{state.seconds / 60:.1f} min of training, {result.steps_per_second:,.0f} steps/s; "
-          f"best model: update {state.best_update} ({state.best_progress:.1f} % evaluation "
-          f"completion)")  # fmt: skip
+          f"best model ({trainer.config.best_model_metric}): "
+          + (f"update {state.best_update}, {state.best_progress:.1f} % evaluation completion"
+             + (f", {state.best_laps} laps of {state.best_lap_time:.2f} s on average"
+                if state.best_laps else "") if state.best_update >= 0 else "none"))  # fmt: skip
     if state.first_lap_check >= 0:
         print(f"first lap check with every lap driven: update {state.first_lap_check}, after "
               f"{state.first_lap_seconds / 60:.1f} min of training")  # fmt: skip

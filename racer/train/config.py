@@ -43,7 +43,8 @@ class TrainConfig:
         numba_threads: threads for the camera kernel (0: numba's default). One each is the
             default: two are 10-15 % faster on an idle 2-core machine, but several times slower
             as soon as anything else runs (scripts/bench_train.py).
-        device: torch device ("cpu", "cuda", "auto").
+        device: torch device of the updates: "auto" (a GPU when torch sees one, else the CPU),
+            "cpu", "cuda", "cuda:1", "mps".
         keep_checkpoints: how many per-iteration checkpoints to keep besides last and best.
         best_model_metric: which update's checkpoint is the best model (``checkpoints/best.zip``,
             what ``racer evaluate`` and ``racer export`` use, the reward graph's line): "laptime"
@@ -68,7 +69,7 @@ class TrainConfig:
     stop_when_lapping: bool = False
     torch_threads: int = 1
     numba_threads: int = 1
-    device: str = "cpu"
+    device: str = "auto"
     keep_checkpoints: int = 3
     best_model_metric: str = "laptime"
 
@@ -216,6 +217,11 @@ TRAIN_FLAGS: dict[str, tuple[str, Any]] = {
     "updates": ("train.max_updates", int),
     "until_lapping": ("train.stop_when_lapping", bool),
     "deepracer_iterations": ("train.update_every", _update_every),
+    "best_model_metric": ("train.best_model_metric", str),
+    "max_episode_steps": ("env.episode.max_episode_steps", int),
+    "device": ("train.device", str),
+    "torch_threads": ("train.torch_threads", int),
+    "numba_threads": ("train.numba_threads", int),
 }
 
 
@@ -232,6 +238,10 @@ def config_from_flags(base: TrainConfig, flags: dict[str, Any]) -> TrainConfig:
 
 def flag_default(dest: str) -> Any:
     """The default of `TRAIN_FLAGS` ``dest``: the TrainConfig field's, as the flag's help says."""
-    table, _, key = TRAIN_FLAGS[dest][0].partition(".")
-    config = TrainConfig()
-    return getattr(config.env if table == "env" else config, key)
+    table, *path = TRAIN_FLAGS[dest][0].split(".")
+    value: Any = TrainConfig()
+    if table == "env":
+        value = value.env
+    for key in path:  # "env.episode.max_episode_steps"
+        value = getattr(value, key)
+    return value

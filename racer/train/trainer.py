@@ -487,6 +487,18 @@ class Trainer:
         logger.dump(model.num_timesteps)
 
 
+def machine_summary(config: TrainConfig) -> str:
+    """Where a run's work goes: "updates on cpu, 1 torch and 1 numba thread(s) of 8 cores"."""
+    from stable_baselines3.common.utils import get_device
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    torch_threads = config.torch_threads or torch.get_num_threads()
+    numba_threads = min(config.numba_threads or numba.config.NUMBA_NUM_THREADS,
+                        numba.config.NUMBA_NUM_THREADS)  # fmt: skip
+    return (f"updates on {get_device(config.device)}, {torch_threads} torch and {numba_threads} "
+            f"numba thread(s) of {cores} cores")
+
+
 def train(config: TrainConfig | None, run_dir: str | Path, **kwargs: Any) -> TrainResult:
     """Train a new run (or ``resume=True`` an existing one); see `Trainer`."""
     return Trainer(config, run_dir, **kwargs).run()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from racer.env.autopilot import Autopilot
 from racer.env.config import EnvConfig
 from racer.env.vec_env import RacerVecEnv
 from racer.logs.recorder import SimtraceRecorder
 from racer.logs.run_folder import RunFolder
 from racer.logs.simtrace import read_simtrace
-from racer.env.autopilot import Autopilot
 from racer.train.stall import RUNNING_EPISODE, StallWatch
 
 
