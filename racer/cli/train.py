@@ -231,7 +231,12 @@ def _evaluate(args: argparse.Namespace) -> int:
                            rewards=args.rewards)  # fmt: skip
     result = run.result
     track = args.track or loaded.env.track
-    print(f"{loaded.source} on {track}: {result.summary()}")
+    which = ""
+    if loaded.run is not None and loaded.source.name in ("best.zip", "last.zip"):
+        from racer.train.run_state import describe_checkpoint
+
+        which = describe_checkpoint(loaded.run, loaded.source.stem)
+    print(f"{loaded.source}{f' ({which})' if which else ''} on {track}: {result.summary()}")
     if result.lap_times:
         from racer.physics.motion import make_motion_model
         from racer.raceline import ideal_lap_time
@@ -315,11 +320,15 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from racer.logs.run_folder import RunFolder
+    from racer.train.run_state import describe_checkpoint
     from racer.train.runs import export_run
 
     path, difference = export_run(args.run, args.checkpoint)
-    print(f"exported {path} (with model_metadata.json beside it); onnxruntime vs torch on "
-          f"frames of the policy's own drive: max abs difference {difference:.2e}")  # fmt: skip
+    which = describe_checkpoint(RunFolder(args.run), args.checkpoint)
+    print(f"exported {path}{f' from {which}' if which else ''} (with model_metadata.json beside "
+          f"it); onnxruntime vs torch on frames of the policy's own drive: max abs difference "
+          f"{difference:.2e}")  # fmt: skip
     print(f"evaluate it without stable-baselines3: racer evaluate {path}")
     return 0
 

@@ -120,6 +120,26 @@ def roll_back(folder: RunFolder, state: RunState, metric: str, resume: bool) -> 
     return metrics
 
 
+def describe_checkpoint(folder: RunFolder, checkpoint: str) -> str:
+    """Which update a run's ``best`` or ``last`` checkpoint is, from its state ("" unknown).
+
+    E.g. "the best model by laptime: update 7, 5 of 5 evaluation laps, 12.34 s on average".
+    """
+    try:
+        state = RunState(**json.loads(state_file(folder).read_text()))
+        metric = TrainingMetrics(folder.metrics_file).best_model_metric
+    except (OSError, ValueError, TypeError, ConfigError, LogError):
+        return ""
+    if checkpoint == "last":
+        return f"the last update, {state.update}" if state.update >= 0 else ""
+    if state.best_update < 0:
+        return ""
+    laps = (f", {state.best_laps} evaluation laps of {state.best_lap_time:.2f} s on average"
+            if state.best_laps else "")  # fmt: skip
+    return (f"the best model by {metric}: update {state.best_update}, "
+            f"{state.best_progress:.1f} % evaluation completion{laps}")
+
+
 def state_file(folder: RunFolder) -> Path:
     """``checkpoints/state.json`` of a run folder."""
     return folder.checkpoints / "state.json"

@@ -167,3 +167,15 @@ def test_the_best_model_is_the_reward_graphs_best_and_each_update_one_evaluation
     assert series.best_x == keys[state["best_update"]] / HYPER["num_episodes_between_training"]
     assert all(e["completion_percentage"] >= 0 for e in data["metrics"])
     assert (trained / "checkpoints/best.zip").exists()
+
+
+def test_evaluate_and_export_name_the_best_models_update(trained, capsys):
+    from racer.train.run_state import describe_checkpoint
+
+    state = json.loads((trained / "checkpoints/state.json").read_text())
+    best = describe_checkpoint(RunFolder(trained), "best")
+    assert best.startswith(f"the best model by laptime: update {state['best_update']}, ")
+    assert describe_checkpoint(RunFolder(trained), "last") == f"the last update, {state['update']}"
+    assert describe_checkpoint(RunFolder(trained / "missing"), "best") == ""
+    main(["evaluate", str(trained), "--laps", "1"])
+    assert f"best.zip ({best}) on " in capsys.readouterr().out
