@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from racer.env.episode import Status
-from racer.viewer.display import missing_display
+from racer.errors import RacerError
+from racer.viewer.display import missing_display, open_window
 
 #: The header's slots, float64 each.
 FIELDS = ("seq", "closed", "drawn", "x", "y", "yaw", "speed", "steering_deg", "reward", "progress",
@@ -217,13 +218,13 @@ def _window_main(feed_name: str, frame_shape: tuple[int, int, int], num_objects:
 
     feed = LiveFeed(frame_shape, name=feed_name, num_objects=num_objects)
     try:
-        pygame.display.init()
+        # refuses SDL's fallback to an off-screen window when DISPLAY names no usable server
+        screen = open_window(size, "racer train: live view")
         pygame.font.init()
-        screen = pygame.display.set_mode((int(size[0]), int(size[1])))
-        pygame.display.set_caption("racer train: live view")
-    except pygame.error as exc:
+    except (RacerError, pygame.error) as exc:
         conn.send(f"error: {exc}")
         feed.close()
+        pygame.quit()
         return
     window = LiveWindow(track, reverse, size)
     clock = pygame.time.Clock()

@@ -107,3 +107,28 @@ def test_train_live_without_a_display_trains(tmp_path):
     out = done.stdout
     assert out.count("live view cannot open a window: no display was found") == 1
     assert "stopped (updates) after update 0" in out
+
+
+@linux_only
+def test_the_live_view_with_an_unusable_display_says_so_once(monkeypatch):
+    """DISPLAY names no X server: the window process refuses SDL's invisible fallback."""
+    from racer.env.config import EnvConfig
+    from racer.env.vec_env import RacerVecEnv
+    from racer.viewer.live import LiveView
+    from tests.viewer.test_live import drive
+
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("SDL_VIDEODRIVER", raising=False)
+    monkeypatch.setenv("DISPLAY", ":987")
+    env = RacerVecEnv(EnvConfig(track="oval"), 2, seed=3)
+    env.reset()
+    said = []
+    live = LiveView("oval", say=said.append)
+    try:
+        drive(env, 300, live)
+    finally:
+        live.close()
+        env.close()
+    assert live.failed.startswith("no display"), live.failed
+    assert len(said) == 1 and "training goes on" in said[0]
+    assert live.drawn_total == 0
