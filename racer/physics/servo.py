@@ -30,10 +30,11 @@ import math
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import numba
 import numpy as np
 
 from racer.errors import ConfigError
-from racer.physics.car import CarParams, CarState, clip_commands, integrate_arc
+from racer.physics.car import CarParams, CarState
 
 #: Sub-steps per step: the dead time and the lags change the wheel angle within a step.
 SUBSTEPS = 4
@@ -118,6 +119,10 @@ class ServoBicycle:
 
     params: CarParams = field(default_factory=CarParams)
     response: ServoResponse = DEEPRACER_2026
+    # the kernel's scratch for N cars: no hold, and dt per car
+    _no_hold: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_), repr=False,
+                                 compare=False)  # fmt: skip
+    _dt: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False, compare=False)
 
     def step(
         self,
@@ -127,29 +132,29 @@ class ServoBicycle:
         dt: float | np.ndarray,
         hold: np.ndarray | None = None,
     ) -> None:
-        """Advance ``state`` in place by ``dt`` [s] (scalar or (N,)); see `MotionModel.step`."""
-        response = self.response
-        steer, target = clip_commands(self.params, steering, speed, hold)
-        target = target * response.speed_gain
-        h = np.asarray(dt, dtype=np.float64) / SUBSTEPS
-        steer_keep = np.exp(-h / response.steering_lag) if response.steering_lag > 0 else 0.0
-        speed_keep = np.exp(-h / response.speed_lag) if response.speed_lag > 0 else 0.0
-        previous = state.steering_command
-        if hold is not None:  # a held car's wheels are straight at once (PREPARE, pauses)
-            previous = np.where(hold, 0.0, previous)
-            state.steering[hold] = 0.0
-        for k in range(SUBSTEPS):
-            late = (k + 0.5) * h < response.steering_delay
-            command = np.where(late, previous, steer)
-            angle0 = state.steering.copy()
-            state.steering[:] = command + (angle0 - command) * steer_keep
-            speed0 = state.speed.copy()
-            end_speed = target + (speed0 - target) * speed_keep
-            state.speed[:] = 0.5 * (speed0 + end_speed)
-            integrate_arc(state, self.params, self.yaw_rate(state.speed,
-                                                            0.5 * (angle0 + state.steering)), h)
-            state.speed[:] = end_speed
-        state.steering_command[:] = steer
+        """Advance ``state`` in place by ``dt`` [s] (scalar or (N,)); see `MotionModel.step`.
+
+        One compiled pass over the cars (`_servo_step`), allocation-free for a scalar ``dt``
+        and arrays of float64.
+        """
+        n = state.n
+        if n == 0:
+            return
+        if self._no_hold.shape[0] != n:
+            self._no_hold = np.zeros(n, dtype=np.bool_)
+            self._dt = np.zeros(n)
+        if np.ndim(dt) == 0:
+            self._dt[:] = dt
+            steps = self._dt
+        else:
+            steps = np.ascontiguousarray(np.broadcast_to(np.asarray(dt, np.float64), (n,)))
+        p, r = self.params, self.response
+        _servo_step(state.x, state.y, state.yaw, state.speed, state.steering,
+                    state.steering_command, np.asarray(steering, np.float64),
+                    np.asarray(speed, np.float64), self._no_hold if hold is None else hold,
+                    steps, p.wheelbase, p.rear_axle, p.max_steering, p.min_speed, p.max_speed,
+                    r.steering_delay, r.steering_lag, r.speed_lag, r.speed_gain, r.yaw_gain,
+                    r.yaw_compression, r.understeer, SUBSTEPS)  # fmt: skip
 
     def yaw_rate(self, speed: np.ndarray, angle: np.ndarray) -> np.ndarray:
         """(N,) yaw rate [rad/s] for speed (N,) [m/s] and actual wheel angle (N,) [rad]."""
@@ -218,3 +223,55 @@ class ServoBicycle:
         angle = float(np.clip(steering, -self.params.max_steering, self.params.max_steering))
         kappa = abs(float(self.curvature(np.array([angle]))[0]))
         return (1.0 + self.response.understeer * v * v) / kappa
+
+
+@numba.njit(cache=True)
+def _servo_step(x: np.ndarray, y: np.ndarray, yaw: np.ndarray, speed: np.ndarray,
+                steering: np.ndarray, steering_command: np.ndarray, steer_in: np.ndarray,
+                speed_in: np.ndarray, hold: np.ndarray, dt: np.ndarray, wheelbase: float,
+                rear_axle: float, max_steering: float, min_speed: float, max_speed: float,
+                delay: float, steer_lag: float, speed_lag: float, speed_gain: float,
+                yaw_gain: float, yaw_compression: float, understeer: float,
+                substeps: int) -> None:  # fmt: skip
+    """`ServoBicycle.step` for N cars, in place.
+
+    The state arrays are (N,) [m, m, rad, m/s, rad, rad]; the commands (N,) [rad, m/s] are
+    clipped here, as the simulator clips them; ``hold`` (N,) bool; ``dt`` (N,) [s]. Each
+    sub-step is an exact arc of the rear axle (`racer.physics.car.integrate_arc`) at the
+    sub-step's mean speed and wheel angle.
+    """
+    two_pi = 2.0 * math.pi
+    for i in range(x.shape[0]):
+        steer = min(max(steer_in[i], -max_steering), max_steering)
+        target = min(max(speed_in[i], min_speed), max_speed)
+        previous = steering_command[i]
+        if hold[i]:  # a held car's wheels are straight at once (PREPARE, pauses)
+            steer, target, previous = 0.0, 0.0, 0.0
+            steering[i] = 0.0
+        target *= speed_gain
+        h = dt[i] / substeps
+        steer_keep = math.exp(-h / steer_lag) if steer_lag > 0.0 else 0.0
+        speed_keep = math.exp(-h / speed_lag) if speed_lag > 0.0 else 0.0
+        for k in range(substeps):
+            command = previous if (k + 0.5) * h < delay else steer
+            angle0 = steering[i]
+            steering[i] = command + (angle0 - command) * steer_keep
+            speed0 = speed[i]
+            end_speed = target + (speed0 - target) * speed_keep
+            v = 0.5 * (speed0 + end_speed)
+            angle = 0.5 * (angle0 + steering[i])
+            curvature = yaw_gain * math.tan(angle) / (wheelbase
+                                                      * (1.0 + yaw_compression * angle * angle))
+            rate = v * curvature / (1.0 + understeer * v * v)
+            dpsi = rate * h
+            half = 0.5 * dpsi
+            sinc = math.sin(half) / half if half != 0.0 else 1.0
+            chord = v * h * sinc
+            rx = x[i] + rear_axle * math.cos(yaw[i]) + chord * math.cos(yaw[i] + half)
+            ry = y[i] + rear_axle * math.sin(yaw[i]) + chord * math.sin(yaw[i] + half)
+            heading = (yaw[i] + dpsi + math.pi) % two_pi - math.pi
+            yaw[i] = heading
+            x[i] = rx - rear_axle * math.cos(heading)
+            y[i] = ry - rear_axle * math.sin(heading)
+            speed[i] = end_speed
+        steering_command[i] = steer
