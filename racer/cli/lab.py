@@ -20,7 +20,8 @@ CONFIG_FLAGS: dict[str, dict[str, str]] = {
     "validate": {"track": "EnvConfig.track", "timeout": "EnvConfig.reward_timeout",
                  "sandbox": "EnvConfig.reward_sandbox",
                  "memory_limit": "EnvConfig.reward_memory_limit", **RACE_TYPE_FIELDS},
-    "rescore": {"timeout": "EnvConfig.reward_timeout"},
+    "rescore": {"timeout": "EnvConfig.reward_timeout", "sandbox": "EnvConfig.reward_sandbox",
+                "memory_limit": "EnvConfig.reward_memory_limit"},
     "bench": {"tracks": "EnvConfig.track", "laps": "EpisodeConfig.laps",
               "envs": "TrainConfig.num_envs", **RACE_COUNT_FIELDS,
               "randomize_obstacles": "ObstacleConfig.randomize"},
@@ -136,6 +137,12 @@ def _add_rescore(sub: argparse._SubParsersAction) -> None:
     rescore.add_argument("--timeout", type=float, default=d["timeout"],
                          help="longest a call may take, in seconds (default "
                          f"{d['timeout']:g})")  # fmt: skip
+    rescore.add_argument("--sandbox", action="store_true",
+                         help="the reward worker gets no network, no writes outside --out and "
+                         "no programs (README: where the reward function runs)")  # fmt: skip
+    rescore.add_argument("--memory-limit", type=float, default=d["memory_limit"], metavar="GB",
+                         help="the reward worker's address space (default "
+                         f"{d['memory_limit']:g}; 0: no limit)")  # fmt: skip
     rescore.set_defaults(func=_rescore)
 
 
@@ -144,7 +151,8 @@ def _rescore(args: argparse.Namespace) -> int:
 
     kind = "evaluation" if args.evaluation else "training"
     result = rescore_run(args.run, args.reward, args.track, out=args.out, kind=kind,
-                         timeout=args.timeout)  # fmt: skip
+                         timeout=args.timeout, sandbox=args.sandbox,
+                         memory_limit=int(args.memory_limit * 2**30))  # fmt: skip
     for warning in result.warnings:
         print(f"racer: warning: {warning}", file=sys.stderr)
     print(f"re-scored {result.steps:,} {kind} steps of {result.episodes:,} episodes with "

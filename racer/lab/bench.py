@@ -145,12 +145,17 @@ class BenchPlan:
         Raises:
             ConfigError: a reward function or track that cannot be read, or two with one name.
         """
-        from racer.reward.plugin import RewardFunction, resolve_reward_path
+        from racer.env.config import EnvConfig
+        from racer.reward.plugin import resolve_reward_path
+        from racer.reward.worker import RewardWorker
 
         rewards = []
+        timeout = EnvConfig().reward_timeout  # the jobs train with the default settings
         for spec in self.rewards:
             path = resolve_reward_path(spec)
-            RewardFunction(str(path))  # loads it: a broken function fails before any run
+            # A broken function fails before any run. Imported in a worker process, as the jobs'
+            # training does: module-level code that hangs or exits cannot take the bench with it.
+            RewardWorker(path, timeout=timeout).close()
             rewards.append((path.stem, path.read_text()))
         tracks = []
         for spec in self.tracks:

@@ -7,6 +7,11 @@ on track). The new function is called on them in log order, as one worker would 
 so module-level state behaves as in training. PREPARE, PAUSE and PARK rows pay 0, as in the
 simulator.
 
+The calls run in a reward worker process (`racer.reward.worker`), as ``racer train``'s do, a
+batch of rows per round trip: a call stuck in C code, or one that catches the time-out, is
+killed at twice its limit and reported as a failing call naming the file and step; an
+``os._exit`` or a crash in the function is reported too, and never ends racer.
+
 The driving direction and start point of each episode are not in the simtrace; they are found by
 matching the logged progress against the track in both directions. A log that matches neither
 was recorded on another track, and is reported as such.
@@ -38,13 +43,16 @@ from racer.objects.params import BOT_CAR_Z, OBSTACLE_Z, describe_objects, fill_o
 from racer.physics.car import CarParams
 from racer.plots.reward import draw_rescore
 from racer.reward.params import params_at_poses
-from racer.reward.plugin import DEFAULT_TIMEOUT, RewardFunction, guarded_calls
+from racer.reward.plugin import DEFAULT_TIMEOUT
+from racer.reward.worker import DEFAULT_MEMORY_LIMIT, RewardWorker
 from racer.track import Track, TrackQuery, load_track
 
 #: Rows on which DeepRacer does not call the reward function.
 NOT_SCORED = ("prepare", "pause", "park")
 #: Largest median progress mismatch [%] at which a log still counts as driven on the track.
 MAX_PROGRESS_MISMATCH = 1.0
+#: Rows sent to the reward worker per round trip (whole episodes, at least this many).
+BATCH_ROWS = 2048
 
 
 @dataclass
@@ -119,6 +127,8 @@ def rescore_run(
     out: str | Path | None = None,
     kind: str = "training",
     timeout: float = DEFAULT_TIMEOUT,
+    sandbox: bool = False,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
 ) -> RescoreResult:
     """Re-score every logged step of a run with a new reward function.
 
@@ -129,12 +139,17 @@ def rescore_run(
         out: the output folder; default ``./rescore-<run name>-<reward name>/`` under the
             current folder (`default_out`: never inside the run's folder).
         kind: ``training`` or ``evaluation`` logs.
-        timeout: [s] the longest one reward call may take.
+        timeout: [s] the longest one reward call may take; a call that cannot be stopped is
+            killed after ``2 * timeout + 0.5`` s.
+        sandbox: run the reward worker in `racer.reward.sandbox`'s sandbox (writes beneath
+            ``out`` only).
+        memory_limit: [bytes] the reward worker's address space; 0 for no limit.
 
     Raises:
         LogError: no logs, damaged beyond reading, or recorded on another track.
-        RewardFunctionError: the new function fails to load, or fails on a logged step (the
-            failing params are saved in ``out`` for replay).
+        RewardFunctionError: the new function fails to load, or fails on a logged step: it
+            raised, overran its limit, or ended its worker process (the failing params are
+            saved in ``out`` for replay).
     """
     started = time.perf_counter()
     if kind not in ("training", "evaluation"):
@@ -159,12 +174,19 @@ def rescore_run(
     objects = trace_objects(trace, run_info)
     result.warnings += [note for note in (run_info.note, objects.note) if note]
     new = np.zeros(len(trace))
+    directions = (base, base.reversed())
     with open(result.log, "w", encoding="utf-8") as log:
-        function = RewardFunction(reward, timeout=timeout, output=log, failure_dir=out)
-        with guarded_calls(timeout, log):
+        worker = RewardWorker(reward, 1, timeout=timeout, memory_limit=memory_limit,
+                              sandbox=sandbox, writable=out if sandbox else "", output=log,
+                              failure_dir=out)  # fmt: skip
+        try:
+            calls = _Calls(worker, directions, new)
             for _, _, rows in trace.episodes():
-                result.calls += _score_episode(trace, rows, base, function, new,
-                                               (objects, run_info))  # fmt: skip
+                _score_episode(trace, rows, directions, calls, (objects, run_info))
+            calls.flush()
+        finally:
+            worker.close()
+    result.calls = calls.made
     result.steps = len(trace)
     _write_outputs(trace, new, result, reward_name)
     result.seconds = time.perf_counter() - started
@@ -179,18 +201,59 @@ def _no_rows_message(files: list[Path]) -> str:
             f"DeepRacer training writes one CSV per iteration; an interrupted one may be empty).")
 
 
+class _Calls:
+    """The reward calls of the log, in log order, sent to the worker a batch of rows at a time.
+
+    Args:
+        worker: the worker holding the new function's one module.
+        directions: the track forwards and reversed; their waypoints travel once.
+        new: (rows,) the new rewards, filled in as the batches come back.
+    """
+
+    def __init__(self, worker: RewardWorker, directions: tuple[Track, Track],
+                 new: np.ndarray) -> None:  # fmt: skip
+        self.worker = worker
+        self.waypoints = (directions[0].waypoints, directions[1].waypoints)
+        self.new = new
+        self.rows: list[int] = []
+        self.params: list[dict[str, Any]] = []
+        self.reverse: list[int] = []
+        self.made = 0
+
+    def add(self, row: int, params: dict[str, Any], direction: int) -> None:
+        """Queue the call of one row; ``direction`` 1 on the reversed track, 0 forwards."""
+        self.rows.append(row)
+        self.params.append(params)
+        self.reverse.append(direction)
+
+    def end_episode(self) -> None:
+        if len(self.rows) >= BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Make the calls added so far; raises the first failing call's error."""
+        if not self.rows:
+            return
+        n = len(self.rows)
+        batch = self.worker.call([0] * n, self.params, self.reverse, self.waypoints)
+        if batch.failures:
+            raise batch.failures[0][1]
+        self.new[self.rows] = batch.values
+        self.made += n
+        self.rows, self.params, self.reverse = [], [], []
+
+
 def _score_episode(
     trace: Simtrace,
     rows: np.ndarray,
-    base: Track,
-    function: RewardFunction,
-    new: np.ndarray,
+    directions: tuple[Track, Track],
+    calls: _Calls,
     objects: tuple[TraceObjects, RunObjects] | None = None,
-) -> int:
-    """Fill ``new[rows]`` with the new function's rewards; returns the number of calls."""
+) -> None:
+    """Add the scored rows of one episode to ``calls``, with their params."""
     x, y = trace["X"][rows], trace["Y"][rows]
     progress = trace["progress"][rows]
-    track, start = _direction_and_start(base, x, y, progress, trace, rows)
+    track, start = _direction_and_start(directions, x, y, progress, trace, rows)
     status = trace["episode_status"][rows]
     params_list = params_at_poses(
         track, x, y, trace["yaw"][rows], speed=trace["throttle"][rows],
@@ -202,15 +265,14 @@ def _score_episode(
         logged, run = objects
         if logged.poses is not None and logged.logged is not None and logged.logged[rows].all():
             _object_keys(params_list, track, logged.poses[rows], run)
-    calls = 0
+    direction = int(track is directions[1])
     for j, params in enumerate(params_list):
         if status[j] in NOT_SCORED:
             continue
         params["progress"] = 100 if progress[j] >= 100.0 else float(progress[j])
-        params["is_crashed"] = status[j] == "crashed"
-        new[rows[j]] = function(params)
-        calls += 1
-    return calls
+        params["is_crashed"] = bool(status[j] == "crashed")  # a bool, as DeepRacer gives
+        calls.add(int(rows[j]), params, direction)
+    calls.end_episode()
 
 
 def _object_keys(
@@ -245,14 +307,15 @@ def _object_keys(
 
 
 def _direction_and_start(
-    base: Track, x: np.ndarray, y: np.ndarray, progress: np.ndarray, trace: Simtrace,
-    rows: np.ndarray,
+    directions: tuple[Track, Track], x: np.ndarray, y: np.ndarray, progress: np.ndarray,
+    trace: Simtrace, rows: np.ndarray,
 ) -> tuple[Track, float]:  # fmt: skip
-    """The direction whose geometry explains the logged progress, and the start ndist."""
+    """The direction (forwards or reversed) that explains the logged progress, and the start."""
+    base = directions[0]
     query = TrackQuery(len(x))
     query.model_x[:], query.model_y[:] = x, y
     best: tuple[float, Track, float] | None = None
-    for track in (base, base.reversed()):
+    for track in directions:
         query.wheel_x[:] = x[:, None]
         query.wheel_y[:] = y[:, None]
         track.locate(query)

@@ -15,6 +15,12 @@ several at once, so neither does racer):
 Each racer keeps its own model: its action space and its reward function (its params, rewards and
 simtrace are its own). The racers must see with the same sensors, since the world renders one
 kind of observation.
+
+With ``rewards``, each racer's reward file runs as ``racer train`` runs it (`RaceRewards`): in a
+worker process of its own, with its run's ``reward_timeout``, ``reward_sandbox`` and
+``reward_memory_limit``, so a call stuck in C code is killed at its limit and a crash or an
+``os._exit`` is an error naming the racer, the file and the step, not the end of racer; in this
+process only for a run trained with ``reward_isolation = "none"``.
 """
 
 from __future__ import annotations
@@ -30,13 +36,14 @@ from racer.env.config import EnvConfig, load_metadata
 from racer.env.core import RacerCore
 from racer.env.episode import STATUS_LABELS, Status
 from racer.env.rollout import rollout
-from racer.errors import ConfigError
+from racer.errors import ConfigError, RewardFunctionError
 from racer.logs.atomic import write_text_atomic
 from racer.logs.run_folder import RunFolder, timestamp
 from racer.logs.writers import write_simtrace
 from racer.objects.bots import BotConfig
 from racer.objects.obstacles import ObstacleConfig
-from racer.reward.plugin import RewardFunction
+from racer.reward.calls import RewardCalls
+from racer.reward.failures import RewardCallError
 from racer.train.evaluate import LapEvaluation, lap_config, lap_step_limit, no_reward
 from racer.train.runs import LoadedPolicy, episode_logs, with_parent_dir
 
@@ -187,10 +194,8 @@ def race(
     names = names or [str(e.source) for e in entries]
     if len(names) != k:
         raise ConfigError(f"{len(names)} names for {k} racers: give one per racer.")
-    scorers = ([RewardFunction(e.env.reward_function, timeout=e.env.reward_timeout)
-                for e in entries] if rewards else [no_reward] * k)  # fmt: skip
     spaces = [load_metadata(e.env).action_space for e in entries]
-    core = RacerCore(config, k, reward_function=scorers)
+    core = _race_core(config, entries, names, rewards)
     try:
         if max_steps <= 0:
             max_steps = laps * max(lap_step_limit(core, space) for space in spaces)
@@ -228,6 +233,95 @@ def race(
         core.close()
 
 
+class RaceRewards(RewardCalls):
+    """The racers' own reward functions, each called as its run was trained to call it.
+
+    Each racer has its own `RewardCalls` of one car, from its own file with its own settings
+    (``reward_timeout``, ``reward_isolation``, ``reward_sandbox``, ``reward_memory_limit``): in
+    a worker process unless its run chose ``reward_isolation = "none"``. Their prints go to
+    stdout and the params of a failing call to a temporary folder: a shared run's own
+    ``reward_log`` and ``failure_dir`` name places on the machine it came from.
+
+    Args:
+        seats: each racer's calls, in seat order.
+        names: each racer's name, for the errors.
+    """
+
+    def __init__(self, seats: list[RewardCalls], names: list[str]) -> None:
+        # Not RewardCalls.__init__: the calls are the seats', each with its own file.
+        self.seats = seats
+        self.names = names
+        self.timeout = max(seat.timeout for seat in seats)
+        self.worker = None
+        self.functions = []
+        self._log = None
+        self._first = np.zeros(1, np.intp)
+
+    @classmethod
+    def load(cls, entries: list[LoadedPolicy], names: list[str]) -> RaceRewards:
+        """Load every racer's reward file (a worker imports it, unless its run says "none").
+
+        Raises:
+            RewardFunctionError: a file that does not load, naming the racer.
+        """
+        seats: list[RewardCalls] = []
+        try:
+            for seat, (entry, name) in enumerate(zip(entries, names, strict=True)):
+                env = entry.env
+                try:
+                    seats.append(RewardCalls(
+                        env.reward_function, 1, timeout=env.reward_timeout,
+                        isolation=env.reward_isolation, sandbox=env.reward_sandbox,
+                        memory_limit=int(env.reward_memory_limit * 2**30),
+                    ))  # fmt: skip
+                except RewardFunctionError as exc:
+                    raise RewardFunctionError(f"racer {name} (seat {seat}): {exc}") from None
+        except BaseException:
+            for calls in seats:
+                calls.close()
+            raise
+        return cls(seats, names)
+
+    def __call__(self, params_list: list[dict[str, Any]], index: np.ndarray, reverse: np.ndarray,
+                 waypoints: tuple[Any, Any], out: np.ndarray) -> None:  # fmt: skip
+        """Call the reward function of each racer in ``index``, one racer at a time.
+
+        Raises:
+            RewardCallError: a racer's call failed (it raised, overran its limit, returned a
+                bad value, or ended its worker process), naming the racer, file and step.
+        """
+        for seat in index.tolist():
+            try:
+                self.seats[seat]([params_list[seat]], self._first, reverse[seat : seat + 1],
+                                 waypoints, out[seat : seat + 1])  # fmt: skip
+            except RewardCallError as exc:
+                raise _reworded(exc, f"racer {self.names[seat]} (seat {seat}): {exc}") from None
+
+    def close(self) -> None:
+        """Stop every racer's worker."""
+        for calls in self.seats:
+            calls.close()
+
+
+def _reworded(exc: RewardCallError, message: str) -> RewardCallError:
+    """The same failing call, told with more context."""
+    return RewardCallError(message, exc.problem, exc.params_file, exc.params, frames=exc.frames,
+                           fatal=exc.fatal)  # fmt: skip
+
+
+def _race_core(config: EnvConfig, entries: list[LoadedPolicy], names: list[str],
+               rewards: bool) -> RacerCore:  # fmt: skip
+    """The race's world, its cars scored by their own reward functions or by `no_reward`."""
+    if not rewards:
+        return RacerCore(config, len(entries), reward_function=[no_reward] * len(entries))
+    scorers = RaceRewards.load(entries, names)
+    try:
+        return RacerCore(config, len(entries), reward_function=scorers)
+    except BaseException:
+        scorers.close()
+        raise
+
+
 def _one(obs: Any, seat: int) -> Any:
     if isinstance(obs, dict):
         return {key: value[seat : seat + 1] for key, value in obs.items()}
@@ -262,7 +356,11 @@ def race_and_log(
     object log, so ``racer replay`` draws them) and a ``racer.toml`` of the race's world. The
     standings go to ``standings.md``.
     """
-    result, config = race(entries, names, **options)
+    try:
+        result, config = race(entries, names, **options)
+    except RewardCallError as exc:
+        raise _reworded(exc, f"{exc}\nThe race stopped; its logs are written only when it ends, "
+                             f"so nothing was written to {out}.") from None  # fmt: skip
     root = Path(out)
     stamp = timestamp()
     while (root / f"race-{stamp}").exists():
@@ -282,4 +380,5 @@ def race_and_log(
     return LoggedRace(result, folder, standings)
 
 
-__all__ = ["LoggedRace", "RaceResult", "RacerResult", "race", "race_and_log", "race_config"]
+__all__ = ["LoggedRace", "RaceResult", "RaceRewards", "RacerResult", "race", "race_and_log",
+           "race_config"]  # fmt: skip

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import subprocess
+import sys
 import tomllib
 from dataclasses import asdict
 from pathlib import Path
@@ -215,3 +217,27 @@ def test_a_bench_folder_from_before_the_race_types_still_resumes(tmp_path):
     with pytest.raises(ConfigError, match="obstacles"):
         _check_plan_file(tmp_path, BenchPlan(plan.rewards, plan.tracks, plan.seeds, **TINY,
                                              obstacles=1))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name, fragment",
+    [
+        ("import_stuck_in_c", "did not finish importing within 20.5 s"),
+        ("exits_3", "ended its worker process (it exited with code 3"),
+    ],
+)
+def test_an_import_that_hangs_or_exits_fails_the_bench_before_any_run(tmp_path, name, fragment):
+    """``racer bench`` as a command, bounded in time: the load check imports in a worker."""
+    path = Path(__file__).resolve().parents[1] / "data/reward_functions/broken" / f"{name}.py"
+    if name == "exits_3":
+        path = tmp_path / "exits_3.py"
+        path.write_text("import os\n\nos._exit(3)\n\ndef reward_function(params):\n"
+                        "    return 1.0\n")  # fmt: skip
+    out = tmp_path / "bench"
+    run = subprocess.run([sys.executable, "-m", "racer.cli", "bench", str(path), "--tracks",
+                          "oval", "--seeds", "1", "--budget", "1s", "--out", str(out)],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 2, run.stdout + run.stderr
+    err = run.stderr
+    assert err.startswith(f"racer: error: reward function {path} {fragment}")
+    assert "Traceback" not in err and not out.exists()

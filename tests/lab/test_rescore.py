@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +21,7 @@ from tests.conftest import DEEPRACER_LOGS, DEEPRACER_TRACKS
 
 DRFC = DEEPRACER_LOGS / "drfc-reinvent-base"
 REINVENT = DEEPRACER_TRACKS / "reinvent_base.npy"
+BROKEN = Path(__file__).resolve().parents[1] / "data" / "reward_functions" / "broken"
 
 
 def needs_logs():
@@ -197,3 +201,31 @@ def test_a_header_only_simtrace_is_one_paragraph_naming_the_file(tmp_path, capsy
                  "--out", str(tmp_path / "out")]) == 2  # fmt: skip
     captured = capsys.readouterr()
     assert str(empty) in captured.err and "Traceback" not in captured.err + captured.out
+
+
+@pytest.mark.parametrize(
+    "name, fragment",
+    [
+        ("stuck_in_c", "could not be stopped at its limit of 0.2 s"),
+        ("exits_3", "ended its worker process (it exited with code 3"),
+    ],
+)
+def test_a_new_function_that_hangs_or_exits_ends_rescore_with_an_error(tmp_path, name, fragment):
+    """``racer rescore`` as a command, bounded in time: a hang fails the test, not the suite."""
+    log = tmp_path / "0-iteration.csv"
+    write_simtrace(log, *racer_episode(max_steps=40))
+    path = BROKEN / "stuck_in_c.py"
+    if name == "exits_3":
+        path = tmp_path / "exits_3.py"
+        path.write_text("import os\n\ndef reward_function(params):\n    if params['steps'] > 5:\n"
+                        "        os._exit(3)\n    return 1.0\n")  # fmt: skip
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "racer.cli", "rescore", str(log), "--reward",
+                          str(path), "--track", "hairpin_comb_ccw", "--out", str(out),
+                          "--timeout", "0.2"], capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert run.returncode == 2, run.stdout + run.stderr
+    err = run.stderr
+    assert err.startswith(f"racer: error: reward function {path} {fragment}")
+    assert "at step" in err and "Traceback" not in err
+    assert list(out.glob(f"reward-failure-{name}-step*.json"))  # replayable, beside the output

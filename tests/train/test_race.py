@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -163,3 +166,63 @@ def test_a_race_runs_no_racers_reward_function_unless_asked(tmp_path):
     result, _ = race([entry(2, env), entry(6, env)], laps=1, resets=0, rewards=True)
     assert marker.exists()
     assert any(r.reward == 1.0 for racer in result.racers for r in racer.records)
+
+
+def test_a_race_scores_in_each_racers_own_worker(tmp_path):
+    path = tmp_path / "counter.py"
+    path.write_text("n = 0\ndef reward_function(params):\n    global n\n    n += 1\n"
+                    "    return float(n)\n")  # fmt: skip
+    env = EnvConfig(reward_function=str(path))  # reward_isolation "process", the default
+    result, _ = race([entry(2, env), entry(6, env)], laps=1, resets=0, rewards=True)
+    for racer in result.racers:  # each racer its own module: 1, 2, 3, ... on its RUN steps
+        paid = [r.reward for r in racer.records if r.reward]
+        assert paid == [float(i) for i in range(1, len(paid) + 1)] and len(paid) > 5
+
+
+RACE = """\
+import sys
+from pathlib import Path
+import numpy as np
+import racer.train.runs as runs
+from racer.cli import main
+from racer.env.config import EnvConfig
+
+class Constant:
+    def __init__(self, action):
+        self.action = action
+    def predict(self, observations):
+        return np.full(len(observations), self.action, np.int64)
+
+def load_policy(path, checkpoint):
+    env = EnvConfig(reward_function=sys.argv[1], reward_timeout=0.2)
+    return runs.LoadedPolicy(Constant(2), EnvConfig() if path == "good" else env, Path(path))
+
+runs.load_policy = load_policy
+sys.exit(main(["race", "good", "bad", "--rewards", "--laps", "1", "--resets", "0",
+               "--out", sys.argv[2]]))
+"""
+
+
+@pytest.mark.parametrize(
+    "name, fragment",
+    [
+        ("stuck_in_c", "could not be stopped at its limit of 0.2 s"),
+        ("exits_3", "ended its worker process (it exited with code 3"),
+    ],
+)
+def test_race_rewards_that_hang_or_exit_end_the_race_with_an_error(tmp_path, name, fragment):
+    """``racer race --rewards`` as a command, bounded in time: a hang fails the test."""
+    path = Path(__file__).resolve().parents[1] / "data/reward_functions/broken/stuck_in_c.py"
+    if name == "exits_3":
+        path = tmp_path / "exits_3.py"
+        path.write_text("import os\n\ndef reward_function(params):\n    os._exit(3)\n")
+    out = tmp_path / "races"
+    run = subprocess.run([sys.executable, "-c", RACE, str(path), str(out)], capture_output=True,
+                         text=True, timeout=120,
+                         env=dict(os.environ, TMPDIR=str(tmp_path)))  # fmt: skip
+    assert run.returncode == 2, run.stdout + run.stderr
+    err = run.stderr
+    assert err.startswith(f"racer: error: racer bad (seat 1): reward function {path} {fragment}")
+    assert "at step" in err and "Traceback" not in err and "nothing was written" in err
+    assert not out.exists()
+    assert list((tmp_path / "racer-reward-failures").glob(f"reward-failure-{name}-step*.json"))
