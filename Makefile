@@ -35,7 +35,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/racer train --out $(DEMO) --minutes 10 --until-lapping
 	$(VENV)/bin/racer plot $(DEMO)
 	$(VENV)/bin/racer export $(DEMO)
-	$(VENV)/bin/racer evaluate $(DEMO)/model/policy.onnx
+	$(VENV)/bin/racer evaluate $(DEMO)/model/policy.onnx --rewards
 	$(VENV)/bin/racer replay $(DEMO) --track oval --evaluation --episode 0 --out $(DEMO)/lap.gif
 
 lint: $(VENV)/.installed
