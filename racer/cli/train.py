@@ -74,6 +74,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                        "car)")  # fmt: skip
     train.add_argument("--until-lapping", action="store_true", default=None,
                        help="stop once a lap check drives 3 clean laps")  # fmt: skip
+    train.add_argument("--race", action="store_true", default=None,
+                       help="racer's race recipe: the action space made from the track's racing "
+                       "line and the car, and the lap_time reward unless --reward names "
+                       "another (README: training for lap time)")  # fmt: skip
     train.add_argument("--best-model-metric", choices=BEST_MODEL_METRICS,
                        help="which update is the best model: the fastest mean evaluation lap "
                        "(laptime), or DeepRacer's default, the best mean progress (progress), "
@@ -157,6 +161,8 @@ def _trainer(args: argparse.Namespace) -> Any:
     obstacles, bots = race_type(args)
     flags = {dest: getattr(args, dest) for dest in TRAIN_FLAGS}
     flags.update(obstacles=obstacles, bots=bots)
+    if args.race and args.reward is None:
+        flags["reward"] = "lap_time"  # the race recipe's reward, unless one is named
     base = load_config(args.config) if args.config else TrainConfig()
     config = config_from_flags(base, flags)
     _check_train_inputs(config)

@@ -46,6 +46,10 @@ class TrainConfig:
         device: torch device of the updates: "auto" (a GPU when torch sees one, else the CPU),
             "cpu", "cuda", "cuda:1", "mps".
         keep_checkpoints: how many per-iteration checkpoints to keep besides last and best.
+        race: racer's race recipe (``racer train --race``): the action space is made from the
+            track's racing line and the car (`racer.raceline.actions.racing_action_space`),
+            replacing model_metadata.json's; with ``racer train --race`` the reward is the
+            bundled ``lap_time`` unless ``--reward`` names another.
         best_model_metric: which update's checkpoint is the best model (``checkpoints/best.zip``,
             what ``racer evaluate`` and ``racer export`` use, the reward graph's line): "laptime"
             (racer's default: the fastest mean lap over the evaluation's episodes, an unfinished
@@ -72,6 +76,7 @@ class TrainConfig:
     device: str = "auto"
     keep_checkpoints: int = 3
     best_model_metric: str = "laptime"
+    race: bool = False
 
     def __post_init__(self) -> None:
         if self.num_envs < 1:
@@ -218,6 +223,7 @@ TRAIN_FLAGS: dict[str, tuple[str, Any]] = {
     "until_lapping": ("train.stop_when_lapping", bool),
     "deepracer_iterations": ("train.update_every", _update_every),
     "best_model_metric": ("train.best_model_metric", str),
+    "race": ("train.race", bool),
     "max_episode_steps": ("env.episode.max_episode_steps", int),
     "device": ("train.device", str),
     "torch_threads": ("train.torch_threads", int),

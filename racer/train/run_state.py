@@ -91,10 +91,13 @@ def best_model(entries: list[dict[str, Any]], metric: str) -> tuple[int, dict[st
 
 
 def best_summary(state: RunState) -> str:
-    """The progress line's view of the best model: "best 100.0 % 12.34 s @ 7"."""
+    """The progress line's view of the best model: "best 100.0 %, 5 laps 12.34 s @ 7"."""
     if state.best_update < 0:
         return "no best model yet"
-    laps = f" {state.best_lap_time:5.2f} s" if state.best_laps else ""
+    laps = ""
+    if state.best_laps:
+        plural = "s" if state.best_laps > 1 else ""
+        laps = f", {state.best_laps} lap{plural} {state.best_lap_time:.2f} s"
     return f"best {state.best_progress:5.1f} %{laps} @ {state.best_update}"
 
 

@@ -43,10 +43,11 @@ import numpy as np
 import torch
 
 from racer.config import dump_toml
-from racer.env.config import load_metadata
+from racer.env.config import EnvConfig, load_metadata
 from racer.env.vec_env import RacerVecEnv
 from racer.errors import ConfigError, LogError, RewardFunctionError
 from racer.formats.best_model import evaluation_groups
+from racer.formats.model_metadata import ModelMetadata
 from racer.logs.atomic import write_text_atomic
 from racer.logs.progress import append_progress
 from racer.logs.recorder import EpisodeLog, SimtraceRecorder
@@ -206,6 +207,8 @@ class Trainer:
         metadata = load_metadata(cfg.env)
         if not self.resume:  # bad input must fail before a run folder exists
             load_track(cfg.env.track, deduplicate=cfg.env.deduplicate_waypoints)
+            if cfg.race:
+                metadata = race_metadata(metadata, cfg.env)
             # Imported in a worker process: module-level code that hangs or exits cannot take
             # racer train with it.
             RewardWorker(cfg.env.reward_function, timeout=cfg.env.reward_timeout).close()
@@ -485,6 +488,24 @@ class Trainer:
         if check is not None:
             logger.record("deepracer/lap_check_laps", check.laps)
         logger.dump(model.num_timesteps)
+
+
+def race_metadata(metadata: ModelMetadata, env: EnvConfig) -> ModelMetadata:
+    """``metadata`` with the race recipe's action space: the racing line's (`TrainConfig.race`).
+
+    Raises:
+        ConfigError: the model trains with SAC, which needs a continuous action space.
+    """
+    if metadata.training_algorithm == "sac":
+        raise ConfigError(f"racer train --race makes a discrete action space from the racing "
+                          f"line, but {env.model_metadata} trains with sac, which needs a "
+                          "continuous one: use clipped_ppo, or leave out --race.")  # fmt: skip
+    from racer.physics.motion import make_motion_model
+    from racer.raceline.actions import racing_action_space
+
+    track = load_track(env.track, reverse=env.reverse, deduplicate=env.deduplicate_waypoints)
+    space = racing_action_space(track, make_motion_model(env.motion_model, env.car))
+    return replace(metadata, action_space=space)
 
 
 def machine_summary(config: TrainConfig) -> str:

@@ -275,6 +275,21 @@ def test_progress_speed(oval):
     assert reward(pose_at(oval, 5.0, lane=-3.0, steps=80)) == 0.01  # off track
 
 
+def test_lap_time_pays_distance_gained_squared_and_nothing_for_standing(oval):
+    reward = load_example("lap_time")
+    function = reward.reward_function
+    step = reward.TOP_SPEED * reward.STEP  # [m] at top speed in one step
+    assert function(pose_at(oval, 1.0, steps=2)) > 0  # the episode's first step
+    here = pose_at(oval, 2.0, steps=3)
+    function(here)
+    assert function(pose_at(oval, 2.0, steps=4)) == 0.0  # no progress, no pay (circling)
+    half = function(pose_at(oval, 2.0 + 0.5 * step, steps=5))
+    full = function(pose_at(oval, 2.0 + 1.5 * step, steps=6))
+    assert half == pytest.approx(0.25, rel=0.05) and full == pytest.approx(1.0, rel=0.05)
+    assert function(pose_at(oval, 2.0 + 1.5 * step, lane=-3.0, steps=7)) == 0.001  # off track
+    assert function(pose_at(oval, 1.0, steps=2)) > 0  # a new episode starts from 0 again
+
+
 # ------------------------------------------------------------------------------- racing line
 def closed_tracks():
     return [info.name for info in list_bundled_tracks() if info.direction != "open"]

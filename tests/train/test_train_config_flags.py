@@ -54,7 +54,7 @@ def test_each_flag_sets_its_field(dest):
              "model_metadata": "m.json", "simulator_limits": True, "hyperparameters": "h.json",
              "network": "RACER_FAST", "envs": 3, "seed": 7, "minutes": 2.5, "updates": 4,
              "until_lapping": True, "deepracer_iterations": True, "reward_isolation": "none",
-             "sandbox": True, "memory_limit": 1.5, "best_model_metric": "progress",
+             "sandbox": True, "memory_limit": 1.5, "best_model_metric": "progress", "race": True,
              "max_episode_steps": 3000, "device": "cuda", "torch_threads": 2,
              "numba_threads": 0,
              "obstacles": ObstacleConfig(count=2), "bots": BotConfig(count=1)}[dest]  # fmt: skip
