@@ -319,22 +319,47 @@ def _race(args: argparse.Namespace) -> int:
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
-    export = sub.add_parser("export", help="export a run's policy to ONNX (model/policy.onnx)")
+    export = sub.add_parser(
+        "export", help="export a run's policy: ONNX for racer, or DeepRacer's model.pb and car "
+        "archive",
+        description="onnx (default): RUN/model/policy.onnx, which racer evaluate and race run "
+        "without stable-baselines3. deepracer: RUN/model/deepracer/model.pb (DeepRacer's frozen "
+        "TensorFlow graph, its tensor names, shapes and input scaling), model_metadata.json and "
+        "model.tar.gz, the archive the physical car loads; checked in OpenVINO, the car's "
+        "runtime, against the torch policy (pip install 'racer[deepracer]').",
+    )  # fmt: skip
     export.add_argument("run", help="run folder")
     export.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    export.add_argument("--format", default="onnx", choices=["onnx", "deepracer"],
+                        help="onnx (default) or deepracer")  # fmt: skip
+    export.add_argument("--out", help="folder for --format deepracer (default "
+                        "RUN/model/deepracer)")  # fmt: skip
     export.set_defaults(func=_export)
 
 
 def _export(args: argparse.Namespace) -> int:
     from racer.logs.run_folder import RunFolder
     from racer.train.run_state import describe_checkpoint
+
+    which = describe_checkpoint(RunFolder(args.run), args.checkpoint)
+    origin = f" from {which}" if which else ""
+    if args.format == "deepracer":
+        from racer.train.deepracer_export import export_deepracer
+
+        done = export_deepracer(args.run, args.out, checkpoint=args.checkpoint)
+        print(f"exported {done.graph}{origin}, with {done.metadata.name} beside it, and the "
+              f"car's archive {done.archive}")  # fmt: skip
+        print(f"  {done.check.summary()} (frames of the policy's own drive on its track)")
+        print(f"drive it in racer: racer evaluate {done.archive}")
+        return 0
+    if args.out:
+        raise SystemExit("racer export: --out is for --format deepracer; the ONNX export goes to "
+                         "RUN/model/policy.onnx.")  # fmt: skip
     from racer.train.runs import export_run
 
     path, difference = export_run(args.run, args.checkpoint)
-    which = describe_checkpoint(RunFolder(args.run), args.checkpoint)
-    print(f"exported {path}{f' from {which}' if which else ''} (with model_metadata.json beside "
-          f"it); onnxruntime vs torch on frames of the policy's own drive: max abs difference "
-          f"{difference:.2e}")  # fmt: skip
+    print(f"exported {path}{origin} (with model_metadata.json beside it); onnxruntime vs torch "
+          f"on frames of the policy's own drive: max abs difference {difference:.2e}")  # fmt: skip
     print(f"evaluate it without stable-baselines3: racer evaluate {path}")
     return 0
 

@@ -34,7 +34,6 @@ import contextlib
 import json
 import logging
 import os
-import secrets
 import sys
 import warnings
 from collections.abc import Iterator
@@ -46,21 +45,23 @@ import numpy.typing as npt
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.distributions import (
-    CategoricalDistribution,
-    DiagGaussianDistribution,
-    StateDependentNoiseDistribution,
-)
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.preprocessing import (
     is_image_space,
     is_image_space_channels_first,
-    preprocess_obs,
 )
 from stable_baselines3.sac.policies import SACPolicy
 from torch import nn
 
 from racer.errors import ExportError
+from racer.export.common import DEFAULT_ATOL, TIE_TOLERANCE, max_abs_diff, write_atomically
+from racer.export.torch_policy import (
+    ActorCriticActions,
+    DeterministicPolicy,
+    DictDeterministicPolicy,
+    SacActions,
+    policy_of,
+)
 from racer.physics.actions import ActionSpace, DiscreteActionSpace
 
 DEFAULT_OPSET = 18
@@ -75,138 +76,16 @@ ACTION_OUTPUT = "action"
 """Name of the action output."""
 PROBABILITIES_OUTPUT = "probabilities"
 """Name of the discrete policy's second output, the action probabilities."""
-DEFAULT_ATOL = 1e-4
-"""`check_export`'s tolerance on probabilities and continuous actions."""
-TIE_TOLERANCE = 1e-6
-"""Two actions whose torch probabilities differ by at most this much are a tie: float rounding may
-pick either as the argmax, so `check_export` accepts either."""
 _INSTALL_HINT = "Install the export dependencies: pip install onnx onnxscript onnxruntime"
 
 
 # --------------------------------------------------------------------------- the traced graph
-class _ActorCriticActions(nn.Module):
-    """The deterministic actions of an SB3 `ActorCriticPolicy` (PPO, A2C), without sampling."""
-
-    def __init__(self, policy: ActorCriticPolicy) -> None:
-        super().__init__()
-        dist = policy.action_dist
-        if not isinstance(
-            dist,
-            CategoricalDistribution | DiagGaussianDistribution | StateDependentNoiseDistribution,
-        ):
-            raise ExportError(
-                f"Cannot export a policy whose action distribution is {type(dist).__name__}: "
-                "racer exports Discrete(n) (categorical) and Box (Gaussian) action spaces only."
-            )
-        self.policy = policy
-        self.discrete = isinstance(dist, CategoricalDistribution)
-        # gSDE with squash_output applies a tanh bijector to the mean (SB3's ``mode()``).
-        self.tanh = isinstance(dist, StateDependentNoiseDistribution) and dist.bijector is not None
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """(B, *policy observation shape) as stored -> logits (B, n) or actions (B, d)."""
-        policy = self.policy
-        x = preprocess_obs(obs, policy.observation_space, normalize_images=policy.normalize_images)
-        # pi_features_extractor is the shared extractor when share_features_extractor is true.
-        latent_pi = policy.mlp_extractor.forward_actor(policy.pi_features_extractor(x))
-        out = policy.action_net(latent_pi)
-        return torch.tanh(out) if self.tanh else out
-
-
-class _SacActions(nn.Module):
-    """The deterministic actions of an SB3 SAC actor: tanh of the Gaussian's mean."""
-
-    def __init__(self, policy: SACPolicy) -> None:
-        super().__init__()
-        self.actor = policy.actor
-        self.discrete = False
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """(B, *policy observation shape) as stored -> squashed actions (B, d) in [-1, 1]."""
-        mean_actions, _, _ = self.actor.get_action_dist_params(obs)
-        return torch.tanh(mean_actions)
-
-
-class _DeterministicPolicy(nn.Module):
-    """Env observation in, SB3 ``predict(deterministic=True)`` actions out: the exported graph.
-
-    Args:
-        policy: the SB3 policy.
-        actions: the module computing the policy's raw deterministic actions (or logits).
-        channel_first: the policy stores images (C, H, W), so the (H, W, C) input is transposed.
-    """
-
-    def __init__(self, policy: BasePolicy, actions: nn.Module, channel_first: bool) -> None:
-        super().__init__()
-        self.actions = actions
-        self.channel_first = channel_first
-        self.discrete = bool(actions.discrete)
-        self.squash_output = bool(policy.squash_output)
-        if not self.discrete:
-            box = policy.action_space
-            self.register_buffer("low", torch.as_tensor(box.low, dtype=torch.float32))
-            self.register_buffer("high", torch.as_tensor(box.high, dtype=torch.float32))
-
-    def forward(self, observation: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """(B, H, W, C) uint8 -> (action,) or (action, probabilities); see the module doc."""
-        obs = observation.permute(0, 3, 1, 2) if self.channel_first else observation
-        return self._postprocess(self.actions(obs))
-
-    def _postprocess(self, out: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The raw logits (B, n) or actions (B, d) -> the graph's outputs."""
-        if self.discrete:
-            probabilities = torch.softmax(out, dim=1)
-            # SB3's Categorical mode is the argmax of the probabilities, not of the logits.
-            return torch.argmax(probabilities, dim=1), probabilities
-        if self.squash_output:
-            # BasePolicy.unscale_action: [-1, 1] -> [low, high].
-            return (self.low + 0.5 * (out + 1.0) * (self.high - self.low),)
-        return (torch.clamp(out, self.low, self.high),)
-
-
-class _DictDeterministicPolicy(_DeterministicPolicy):
-    """`_DeterministicPolicy` for a Dict observation: one graph input per key, in key order.
-
-    Args:
-        policy: the SB3 policy (a ``MultiInputPolicy``).
-        actions: the module computing the policy's raw deterministic actions (or logits).
-        keys: the Dict's keys, the order of `forward`'s arguments.
-        transposed: the keys whose images the policy stores (C, H, W): their (H, W, C) inputs
-            are transposed.
-    """
-
-    def __init__(
-        self, policy: BasePolicy, actions: nn.Module, keys: list[str], transposed: set[str]
-    ) -> None:
-        super().__init__(policy, actions, channel_first=False)
-        self.keys = list(keys)
-        self.transposed = set(transposed)
-
-    def forward(self, *observation: torch.Tensor) -> tuple[torch.Tensor, ...]:  # type: ignore[override]
-        """One (B, H, W, C) uint8 or (B, D) float32 tensor per key -> the outputs, as above."""
-        obs = {
-            key: x.permute(0, 3, 1, 2) if key in self.transposed else x
-            for key, x in zip(self.keys, observation, strict=True)
-        }
-        return self._postprocess(self.actions(obs))
-
-
-def _policy_of(model: BaseAlgorithm | BasePolicy) -> BasePolicy:
-    """The SB3 policy of an algorithm, or the policy itself."""
-    policy = model.policy if isinstance(model, BaseAlgorithm) else model
-    if not isinstance(policy, BasePolicy):
-        raise ExportError(
-            f"Expected a stable-baselines3 model (PPO, SAC) or policy, got {type(model).__name__}."
-        )
-    return policy
-
-
-def _deterministic_policy(policy: BasePolicy) -> _DeterministicPolicy:
+def _deterministic_policy(policy: BasePolicy) -> DeterministicPolicy:
     """Wrap ``policy`` as the module to trace, or raise ExportError if it is not supported."""
     if isinstance(policy, ActorCriticPolicy):
-        actions: nn.Module = _ActorCriticActions(policy)
+        actions: nn.Module = ActorCriticActions(policy)
     elif isinstance(policy, SACPolicy):
-        actions = _SacActions(policy)
+        actions = SacActions(policy)
     else:
         raise ExportError(
             f"Cannot export a {type(policy).__name__}: racer exports PPO/A2C (ActorCriticPolicy) "
@@ -217,14 +96,14 @@ def _deterministic_policy(policy: BasePolicy) -> _DeterministicPolicy:
         specs = _input_specs(policy)  # raises ExportError for unsupported sub-spaces
         transposed = {k for k, s in space.spaces.items()
                       if is_image_space(s) and is_image_space_channels_first(s)}  # fmt: skip
-        return _DictDeterministicPolicy(policy, actions, list(specs), transposed)
+        return DictDeterministicPolicy(policy, actions, list(specs), transposed)
     if not (isinstance(space, spaces.Box) and is_image_space(space)):
         raise ExportError(
             f"Cannot export a policy observing {space}: racer's ONNX input is the camera image, "
             "a uint8 Box of shape (H, W, C), or a Dict of such images and (D,) float vectors "
             "(the lidar). Train on RacerEnv / RacerVecEnv observations."
         )
-    return _DeterministicPolicy(policy, actions, is_image_space_channels_first(space))
+    return DeterministicPolicy(policy, actions, is_image_space_channels_first(space))
 
 
 def _input_specs(policy: BasePolicy) -> dict[str, tuple[tuple[int, ...], str]]:
@@ -395,7 +274,7 @@ def export_onnx(
     except ImportError as exc:
         raise ExportError(f"ONNX export needs the {exc.name!r} package. {_INSTALL_HINT}") from exc
 
-    policy = _policy_of(model)
+    policy = policy_of(model)
     graph = _deterministic_policy(policy)
     algorithm = type(model).__name__ if isinstance(model, BaseAlgorithm) else "unknown"
     meta = metadata_for(policy, algorithm, action_space)
@@ -408,11 +287,11 @@ def export_onnx(
         raise ExportError(f"The exported ONNX graph is invalid: {exc}") from exc
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(proto.SerializeToString(), path)
+    write_atomically(proto.SerializeToString(), path)
     return path
 
 
-def _trace(policy: BasePolicy, graph: _DeterministicPolicy, opset: int) -> Any:
+def _trace(policy: BasePolicy, graph: DeterministicPolicy, opset: int) -> Any:
     """Trace ``graph`` with torch's ``torch.export`` ONNX exporter and return the ModelProto."""
     specs = _input_specs(policy)
     # A batch of 2, not 1: torch.export specialises sizes 0 and 1 instead of keeping them dynamic.
@@ -421,7 +300,7 @@ def _trace(policy: BasePolicy, graph: _DeterministicPolicy, opset: int) -> Any:
         for shape, dtype in specs.values()
     )
     batch = torch.export.Dim("batch")
-    if isinstance(graph, _DictDeterministicPolicy):
+    if isinstance(graph, DictDeterministicPolicy):
         dynamic_shapes: Any = {"observation": tuple({0: batch} for _ in specs)}
     else:
         dynamic_shapes = {"observation": {0: batch}}
@@ -473,27 +352,6 @@ def _quiet_exporter() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _write_atomically(data: bytes, path: Path) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and os.replace.
-
-    The file gets the mode every other file of a run has, 0666 less the umask (0644 under the
-    usual 022): the temporary file is created with it, where ``tempfile.mkstemp`` would give
-    0600, which the rename would keep.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 # --------------------------------------------------------------------------- check
 def check_export(
     model: BaseAlgorithm,
@@ -538,7 +396,7 @@ def check_export(
             "check_export needs a (K, H, W, C) uint8 array of K >= 1 recorded observations (or, "
             f"for a camera-and-lidar model, a dict of such arrays per sensor), got {got}."
         )
-    policy = _policy_of(model)
+    policy = policy_of(model)
     onnx_policy = OnnxPolicy(path)
     onnx_out = onnx_policy.run(observations)
     expected_type = "discrete" if isinstance(policy.action_space, spaces.Discrete) else "continuous"
@@ -549,25 +407,16 @@ def check_export(
         )
     actions, _ = model.predict(observations, deterministic=True)
     if expected_type == "continuous":
-        diff = _max_abs_diff(onnx_out[ACTION_OUTPUT], actions)
+        diff = max_abs_diff(onnx_out[ACTION_OUTPUT], actions)
         _check_within(diff, atol, "continuous actions", path)
         return diff
     obs_tensor, _ = policy.obs_to_tensor(observations)
     with torch.no_grad():
         probs = policy.get_distribution(obs_tensor).distribution.probs.cpu().numpy()
-    diff = _max_abs_diff(onnx_out[PROBABILITIES_OUTPUT], probs)
+    diff = max_abs_diff(onnx_out[PROBABILITIES_OUTPUT], probs)
     _check_within(diff, atol, "action probabilities", path)
     _check_argmax(onnx_out[ACTION_OUTPUT], np.asarray(actions), probs, path)
     return diff
-
-
-def _max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
-    """The largest |a - b| in float64; inf when the shapes differ."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        return float("inf")
-    return float(np.max(np.abs(a - b))) if a.size else 0.0
 
 
 def _check_within(diff: float, atol: float, what: str, path: Any) -> None:

@@ -1,0 +1,360 @@
+"""DeepRacer export: a frozen TF1 graph with DeepRacer's names, run by OpenVINO and the importer.
+
+Every network preset, discrete and continuous PPO and the stereo camera are exported from
+untrained policies whose action heads are scaled up (so the argmax varies from frame to frame)
+and whose batch norms have statistics unlike the defaults (so folding them is tested); one tiny
+trained run goes through ``export_deepracer`` as ``racer export RUN --format deepracer`` will.
+The frames are racer's own camera frames and, when ``../shared`` is there, DeepRacer's.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO, SAC
+from torch import nn
+
+from racer.env.config import EnvConfig
+from racer.env.vec_env import RacerVecEnv
+from racer.errors import ExportError
+from racer.export.deepracer_archive import unpack_model_archive
+from racer.export.deepracer_export import (
+    DeepRacerExport,
+    check_deepracer_export,
+    export_deepracer_model,
+)
+from racer.export.deepracer_model import INPUT_NAME, OUTPUT_NAME
+from racer.export.graphdef import (
+    DataType,
+    GraphDef,
+    NodeDef,
+    TensorShape,
+    decode_graph,
+    encode_graph,
+    read_graph,
+)
+from racer.train.networks import PRESETS, policy_kwargs
+from tests.conftest import SHARED
+from tests.export.deepracer_frames import reference_frames
+from tests.export.perturb import scaled_weights
+
+METADATA = Path(__file__).resolve().parents[1] / "data" / "model_metadata"
+REAL_MODEL = SHARED / "deepracer-models" / "drutils-sample-shallow" / "model.pb"
+CAMERA = SHARED / "deepracer-camera"
+# Not importorskip: `import openvino` outside racer's wrapper would send OpenVINO's telemetry.
+needs_openvino = pytest.mark.skipif(
+    importlib.util.find_spec("openvino") is None,
+    reason="OpenVINO is not installed (pip install 'racer[deepracer]')",
+)
+CASES = {  # case -> (network preset, model_metadata.json)
+    **{preset: (preset, "discrete_five_actions.json") for preset in PRESETS},
+    "continuous": ("RACER_FAST", "continuous_ppo.json"),
+    "stereo": ("RACER_FAST", "discrete_stereo.json"),
+}
+GRAPH_OPS = {"Placeholder", "Const", "RealDiv", "Conv2D", "BiasAdd", "Relu", "Tanh", "AvgPool",
+             "Reshape", "MatMul", "Softmax", "Identity"}  # fmt: skip
+
+
+@functools.cache
+def _frames(metadata: str) -> np.ndarray:
+    """(K, 120, 160, C) uint8: racer's camera frames of 2 cars driving at random (K = 122),
+    plus DeepRacer's reference frames (7: noise, black, white, 3 real ones) for one camera."""
+    env = RacerVecEnv(EnvConfig(model_metadata=str(METADATA / metadata)), 2, seed=0)
+    env.action_space.seed(0)
+    frames = [env.reset()]
+    for _ in range(60):
+        frames.append(env.step(np.stack([env.action_space.sample() for _ in range(2)]))[0])
+    env.close()
+    if frames[0].shape[-1] == 1 and CAMERA.exists():
+        frames.append(reference_frames(CAMERA))
+    return np.concatenate(frames)
+
+
+@functools.cache
+def _model(case: str) -> PPO:
+    """An untrained PPO of the case's preset, its outputs made to vary (module doc)."""
+    preset, metadata = CASES[case]
+    env = RacerVecEnv(EnvConfig(model_metadata=str(METADATA / metadata)), 1, seed=0)
+    model = PPO("CnnPolicy", env, n_steps=8, batch_size=8, policy_kwargs=policy_kwargs(preset),
+                seed=0, device="cpu")  # fmt: skip
+    env.close()
+    model.policy.set_training_mode(False)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for norm in (m for m in model.policy.modules() if isinstance(m, nn.BatchNorm2d)):
+            for tensor, low, high in ((norm.running_mean, -0.2, 0.2), (norm.running_var, 0.3, 3.0),
+                                      (norm.weight, 0.5, 1.5), (norm.bias, -0.2, 0.2)):  # fmt: skip
+                tensor.copy_(low + (high - low) * torch.rand(tensor.shape, generator=generator))
+        _spread_head(model, _frames(metadata), generator)
+    return model
+
+
+SPREAD = 0.7
+"""The standard deviation of the spread head's logits (or means) over the frames."""
+
+
+def _spread_head(model: PPO, frames: np.ndarray, generator: torch.Generator) -> None:
+    """Give the action head random weights that make its outputs vary over ``frames``.
+
+    SB3's head starts at gain 0.01 (a near-uniform softmax, near-zero means), and an untrained
+    network's features differ little between frames. Centred on the frames' mean features and
+    scaled so the logits' standard deviation over the frames is `SPREAD`, the head picks
+    different actions on different frames, and some continuous means fall outside [-1, 1], so
+    the car's clip is compared too. The scaling also magnifies float32 rounding: a trained
+    network differs by about 1e-7 (the run's check), these by up to about 3e-6.
+    """
+    policy = model.policy
+    obs, _ = policy.obs_to_tensor(frames)
+    latent = policy.mlp_extractor.forward_actor(policy.extract_features(obs))
+    head = policy.action_net
+    weight = torch.randn(head.weight.shape, generator=generator)
+    centred = (latent - latent.mean(dim=0)) @ weight.T
+    scale = SPREAD / centred.std()
+    head.weight.copy_(weight * scale)
+    head.bias.copy_(-(latent.mean(dim=0) @ weight.T) * scale)
+
+
+@functools.cache
+def _actions(case: str) -> np.ndarray:
+    """The torch policy's deterministic actions on the case's frames (what the car should do)."""
+    return _model(case).predict(_frames(CASES[case][1]), deterministic=True)[0]
+
+
+@functools.cache
+def _export(case: str, folder: Path) -> DeepRacerExport:
+    return export_deepracer_model(_model(case), folder / case, METADATA / CASES[case][1])
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("deepracer")
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def exported(request, folder):
+    case = request.param
+    return case, _model(case), _export(case, folder), _frames(CASES[case][1])
+
+
+# --------------------------------------------------------------------------- the graph
+def test_the_graph_has_deepracers_input_output_and_layout(exported):
+    case, model, export, _ = exported
+    graph = read_graph(export.graph)
+    sensor = "STEREO_CAMERAS" if case == "stereo" else "FRONT_FACING_CAMERA"
+    camera = graph.nodes[0]
+    assert camera.name == INPUT_NAME.format(sensor=sensor) and camera.op == "Placeholder"
+    channels = 2 if case == "stereo" else 1
+    assert camera.attr == {"dtype": DataType.FLOAT, "shape": TensorShape((-1, 120, 160, channels))}
+    scale = graph.nodes[2]  # the divide by 255 comes first, as in DeepRacer's graphs
+    assert scale.op == "RealDiv" and scale.inputs[0] == camera.name
+    assert graph.node(scale.inputs[1]).attr["value"] == np.float32(255.0)
+    head = graph.nodes[-1]
+    assert head.name == OUTPUT_NAME
+    assert head.op == ("Identity" if case == "continuous" else "Softmax")
+    assert set(graph.ops()) <= GRAPH_OPS | {"MaxPool"}
+    seen: set[str] = set()
+    for node in graph.nodes:  # topological order, unique names, every input defined
+        assert node.name not in seen and all(name in seen for name in node.inputs)
+        seen.add(node.name)
+    convs = [n for n in graph.nodes if n.op == "Conv2D"]
+    torch_convs = [m for m in model.policy.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == len(torch_convs) >= 2
+    for node, conv in zip(convs, torch_convs, strict=True):
+        kernel = graph.node(node.inputs[1]).attr["value"]
+        assert kernel.shape == (*conv.kernel_size, conv.in_channels, conv.out_channels)  # HWIO
+        assert node.attr["data_format"] == b"NHWC" and node.attr["padding"] == b"VALID"
+        assert node.attr["strides"] == [1, *conv.stride, 1]
+    n_actions = {"continuous": 2, "stereo": 3}.get(case, 5)
+    logits = graph.node(f"{OUTPUT_NAME.rsplit('/', 1)[0]}/policy_fc/kernel").attr["value"]
+    assert logits.shape == (model.policy.features_dim, n_actions)
+
+
+def test_deepracers_scopes_name_the_shallow_networks_layers(folder):
+    graph = read_graph(_export("DEEP_CONVOLUTIONAL_NETWORK_SHALLOW", folder).graph)
+    names = {node.name for node in graph.nodes}
+    network = "main_level/agent/main/online/network_1"
+    camera = f"{network}/FRONT_FACING_CAMERA"
+    for name in (
+        f"{camera}/Conv2d_0/kernel",
+        f"{camera}/Conv2d_4/BiasAdd",
+        f"{camera}/BatchnormActivationDropout_5_activation",
+        f"{camera}/Flatten/flatten/Reshape",
+        f"{network}/middleware_fc_embedder/Dense_0/MatMul",
+        f"{network}/ppo_head_0/policy_fc/BiasAdd",
+    ):
+        assert name in names, name
+
+
+# --------------------------------------------------------------------------- parity
+@needs_openvino
+def test_openvino_runs_the_archive_as_torch_runs_the_policy(exported, record_property):
+    case, model, export, frames = exported
+    check = check_deepracer_export(model, export, frames)
+    record_property("max_difference", check.max_difference)
+    assert check.frames == len(frames) >= 122
+    assert check.max_difference <= 1e-5 and check.agreeing == check.frames, check.summary()
+    assert check.output == ("means" if case == "continuous" else "softmax")
+    if case != "continuous":  # the spread head makes the frames pick different actions
+        assert len(set(_actions(case).tolist())) >= 3
+    assert f"on {len(frames)} frames" in check.summary()
+
+
+@needs_openvino
+def test_racers_importer_drives_the_exported_model(exported):
+    case, model, export, frames = exported
+    if case == "continuous":
+        pytest.skip("racer's importer runs discrete DeepRacer models only")
+    from racer.export.deepracer_model import DeepRacerPolicy
+
+    imported = DeepRacerPolicy(export.graph)  # the archive: the check above loads it so
+    assert imported.action_count == (3 if case == "stereo" else 5)
+    assert imported.observation_shape == frames.shape[1:]
+    np.testing.assert_array_equal(imported.predict(frames), _actions(case))
+
+
+@needs_openvino
+def test_the_check_catches_a_policy_that_changed(folder):
+    model = _model("RACER_FAST")
+    frames = _frames(CASES["RACER_FAST"][1])
+    with scaled_weights(model.policy.features_extractor.layers[0][1], 1.5):
+        with pytest.raises(ExportError, match="differs from the torch policy"):
+            check_deepracer_export(model, _export("RACER_FAST", folder), frames)
+
+
+# --------------------------------------------------------------------------- files
+def test_the_cars_archive_round_trips_through_unpack_model_archive(folder):
+    export = _export("RACER_FAST", folder)
+    with tarfile.open(export.archive, "r:gz") as tar:
+        members = tar.getmembers()
+    assert sorted(m.name for m in members) == ["model.pb", "model_metadata.json"]
+    assert all(m.isfile() and m.mode == 0o644 for m in members)
+    unpacked = unpack_model_archive(export.archive)
+    try:
+        here = Path(unpacked.name)
+        assert (here / "model.pb").read_bytes() == export.graph.read_bytes()
+        assert (here / "model_metadata.json").read_bytes() == (
+            METADATA / "discrete_five_actions.json"
+        ).read_bytes()
+    finally:
+        unpacked.cleanup()
+    assert export.metadata.read_bytes() == (METADATA / "discrete_five_actions.json").read_bytes()
+
+
+@needs_openvino
+def test_a_trained_run_exports_to_its_model_folder(tmp_path):
+    from racer.train.config import TrainConfig
+    from racer.train.deepracer_export import export_deepracer
+    from racer.train.runs import load_policy
+    from racer.train.trainer import train
+
+    hyper = tmp_path / "hyperparameters.json"
+    hyper.write_text(json.dumps({"num_episodes_between_training": 4, "num_epochs": 1}))
+    config = TrainConfig(env=EnvConfig(), hyperparameters=str(hyper), num_envs=2,
+                         max_updates=1, minutes=0, eval_episodes=1, lap_check_every=0,
+                         steps_per_car=32)  # fmt: skip
+    train(config, tmp_path / "run", say=lambda line: None)
+    export = export_deepracer(tmp_path / "run", steps=40)
+    folder = tmp_path / "run" / "model" / "deepracer"
+    assert (export.graph, export.metadata, export.archive) == (
+        folder / "model.pb", folder / "model_metadata.json", folder / "model.tar.gz")  # fmt: skip
+    assert export.metadata.read_bytes() == (tmp_path / "run/model/model_metadata.json").read_bytes()
+    assert export.check is not None and export.check.frames == 40
+    assert export.check.agreeing == 40 and export.check.max_difference <= 1e-5
+    loaded = load_policy(export.archive)  # what racer evaluate and racer race take
+    assert type(loaded.policy).__name__ == "DeepRacerPolicy"
+    other = export_deepracer(tmp_path / "run", tmp_path / "elsewhere", checkpoint="last", steps=5)
+    assert other.graph == tmp_path / "elsewhere" / "model.pb" and other.check.frames == 5
+    from racer.cli import main
+
+    assert main(["export", str(tmp_path / "run"), "--format", "deepracer", "--out",
+                 str(tmp_path / "cli")]) == 0  # fmt: skip
+    assert (tmp_path / "cli" / "model.tar.gz").exists()
+
+
+# --------------------------------------------------------------------------- refusals
+def test_sac_and_lidar_models_are_refused_with_a_paragraph(tmp_path):
+    env = RacerVecEnv(EnvConfig(model_metadata=str(METADATA / "continuous_sac.json")), 1)
+    sac = SAC("CnnPolicy", env, buffer_size=10, policy_kwargs=policy_kwargs(), device="cpu")
+    env.close()
+    refused = r"the run R for DeepRacer: it is a SAC model.*sac_policy_head_0.*racer export RUN"
+    with pytest.raises(ExportError, match=refused):
+        export_deepracer_model(sac, tmp_path, METADATA / "continuous_sac.json", source="the run R")
+    lidar_json = METADATA / "discrete_lidar.json"
+    env = RacerVecEnv(EnvConfig(model_metadata=str(lidar_json)), 1)
+    lidar = PPO("MultiInputPolicy", env, n_steps=8, batch_size=8,
+                policy_kwargs=policy_kwargs(lidar=True), device="cpu")  # fmt: skip
+    env.close()
+    refused = r"the run R for DeepRacer: its sensors .* include the lidar SECTOR_LIDAR"
+    with pytest.raises(ExportError, match=refused):
+        export_deepracer_model(lidar, tmp_path, lidar_json, source="the run R")
+    assert not list(tmp_path.iterdir())  # refused before anything is written
+
+
+def test_layers_the_export_does_not_translate_are_refused(tmp_path):
+    model = _model("RACER_FAST")
+    layers = model.policy.features_extractor.layers
+    saved = layers[0][2]
+    layers[0][2] = nn.LeakyReLU()
+    try:
+        with pytest.raises(ExportError, match="LeakyReLU.*does not translate"):
+            export_deepracer_model(model, tmp_path, METADATA / "discrete_five_actions.json")
+    finally:
+        layers[0][2] = saved
+    stereo = json.loads((METADATA / "discrete_five_actions.json").read_text())
+    stereo["sensor"] = ["STEREO_CAMERAS"]
+    (tmp_path / "stereo.json").write_text(json.dumps(stereo))
+    with pytest.raises(ExportError, match="1 channels, which does not fit the sensor STEREO"):
+        export_deepracer_model(model, tmp_path / "out", tmp_path / "stereo.json")
+    with pytest.raises(ExportError, match="acts in Discrete"):
+        export_deepracer_model(model, tmp_path / "out", METADATA / "continuous_ppo.json")
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- graphdef
+def test_graphdef_round_trips_every_attribute_kind():
+    weights = np.arange(24, dtype=np.float32).reshape(2, 3, 4) - 7.5
+    attr = {"s": b"NHWC", "n": -3, "f": 0.25, "b": True, "ints": [1, -2, 3], "empty": [],
+            "types": [DataType.INT64], "shapes": [TensorShape(None), TensorShape(())],
+            "strings": [b"a", b""]}  # fmt: skip
+    nodes = [
+        NodeDef("x", "Placeholder", [], {"dtype": DataType.FLOAT, "shape": TensorShape((-1, 3))}),
+        NodeDef("w", "Const", [], {"dtype": DataType.FLOAT, "value": weights}),
+        NodeDef("i", "Const", [], {"dtype": DataType.INT32, "value": np.array([-1, 7], np.int32)}),
+        NodeDef("op", "Custom", ["x", "w:0", "^i"], attr, device="/device:CPU:0"),
+    ]
+    graph = GraphDef(nodes, producer=27)
+    back = decode_graph(encode_graph(graph))
+    assert back.producer == 27 and [n.name for n in back.nodes] == ["x", "w", "i", "op"]
+    np.testing.assert_array_equal(back.node("w").attr["value"], weights)
+    assert back.node("i:0").attr["value"].tolist() == [-1, 7]
+    op = back.node("op")
+    assert op.inputs == ["x", "w:0", "^i"] and op.device == "/device:CPU:0"
+    assert op.attr == graph.nodes[3].attr
+    with pytest.raises(ExportError, match="not a GraphDef"):
+        decode_graph(encode_graph(graph)[:-5])
+
+
+def test_the_reader_decodes_a_real_deepracer_model_and_writes_it_back(tmp_path):
+    if not REAL_MODEL.exists():
+        pytest.skip(f"the real DeepRacer files are not at {REAL_MODEL}")
+    graph = read_graph(REAL_MODEL)
+    assert len(graph.nodes) == 62
+    camera = graph.node(INPUT_NAME.format(sensor="FRONT_FACING_CAMERA"))
+    assert camera.op == "Placeholder" and camera.attr["shape"] == TensorShape((-1, 120, 160, 1))
+    assert graph.node(OUTPUT_NAME).op == "Softmax"
+    kernels = [n.attr["value"].shape for n in graph.nodes if n.name.endswith("/kernel")]
+    assert kernels == [(8, 8, 1, 32), (4, 4, 32, 64), (3, 3, 64, 64), (11264, 512), (512, 12)]
+    again = decode_graph(encode_graph(graph))
+    for a, b in zip(graph.nodes, again.nodes, strict=True):
+        assert (a.name, a.op, a.inputs, a.device, a.attr.keys()) == (
+            b.name, b.op, b.inputs, b.device, b.attr.keys())  # fmt: skip
+    (tmp_path / "m.pb").write_bytes(REAL_MODEL.read_bytes()[:1000])  # a cut copy, in tmp only
+    with pytest.raises(ExportError, match="m.pb is not a GraphDef"):
+        read_graph(tmp_path / "m.pb")
