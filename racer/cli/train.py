@@ -89,10 +89,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                        help="torch device for the updates: auto (a GPU when there is one), cpu, "
                        f"cuda, cuda:1, mps (default {d('device')})")  # fmt: skip
     train.add_argument("--torch-threads", type=int, metavar="N",
-                       help="threads of torch's updates (0: torch's default, every core) "
+                       help="threads of torch's updates (0: half the cores, 1 to 4) "
                        f"(default {d('torch_threads')})")  # fmt: skip
     train.add_argument("--numba-threads", type=int, metavar="N",
-                       help="threads of the camera kernel (0: numba's default, every core) "
+                       help="threads of the camera kernel (0: half the cores, 1 to 4) "
                        f"(default {d('numba_threads')})")  # fmt: skip
     add_race_type(train)
     train.set_defaults(simulator_limits=None, obstacles=None, bots=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field, is_dataclass, replace
 from pathlib import Path
@@ -39,10 +40,8 @@ class TrainConfig:
         lap_check_every: every this many iterations, a full evaluation (3 laps from the line,
             with resets, as ``racer evaluate``); 0 never.
         stop_when_lapping: stop once a lap check completes all its laps.
-        torch_threads: threads for torch's update (0: torch's default).
-        numba_threads: threads for the camera kernel (0: numba's default). One each is the
-            default: two are 10-15 % faster on an idle 2-core machine, but several times slower
-            as soon as anything else runs (scripts/bench_train.py).
+        torch_threads: threads for torch's update; 0 (the default): `auto_threads`.
+        numba_threads: threads for the camera kernel; 0 (the default): `auto_threads`.
         device: torch device of the updates: "auto" (a GPU when torch sees one, else the CPU),
             "cpu", "cuda", "cuda:1", "mps".
         keep_checkpoints: how many per-iteration checkpoints to keep besides last and best.
@@ -71,8 +70,8 @@ class TrainConfig:
     eval_episodes: int = 5
     lap_check_every: int = 5
     stop_when_lapping: bool = False
-    torch_threads: int = 1
-    numba_threads: int = 1
+    torch_threads: int = 0
+    numba_threads: int = 0
     device: str = "auto"
     keep_checkpoints: int = 3
     best_model_metric: str = "laptime"
@@ -194,6 +193,26 @@ def load_config(path: str | Path) -> TrainConfig:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}.") from None
     return config_from_dict(data, str(path))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(len(os.sched_getaffinity(0)), 1)
+    return max(os.cpu_count() or 1, 1)
+
+
+def auto_threads(cores: int | None = None) -> int:
+    """Threads for torch's update and for the camera when the config says 0: half the cores, 1 to 4.
+
+    On this project's 2-core machine that is one each, which measured fastest as soon as
+    anything else runs (two are 10-15 % faster on an idle machine, several times slower on a
+    busy one: scripts/bench_train.py); the other half of a bigger machine is left to the
+    reward worker, the evaluations and the rest of the system. The update and the camera take
+    turns, so they share the same cores.
+    """
+    cores = usable_cores() if cores is None else cores
+    return min(max(cores // 2, 1), 4)
 
 
 def _update_every(deepracer_iterations: bool) -> str:

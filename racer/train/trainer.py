@@ -58,7 +58,13 @@ from racer.reward.plugin import resolve_reward_path
 from racer.reward.worker import RewardWorker
 from racer.track import Track, load_track
 from racer.train.checkpoint import load_checkpoint, pretrained_weights
-from racer.train.config import TrainConfig, config_to_dict, load_run_config
+from racer.train.config import (
+    TrainConfig,
+    auto_threads,
+    config_to_dict,
+    load_run_config,
+    usable_cores,
+)
 from racer.train.evaluate import (
     SB3Policy,
     drive_laps,
@@ -237,10 +243,9 @@ class Trainer:
         (C901: the loop reads best in one piece.)
         """
         cfg, folder = self.config, self.folder
-        if cfg.torch_threads:
-            torch.set_num_threads(cfg.torch_threads)
-        if cfg.numba_threads:
-            numba.set_num_threads(min(cfg.numba_threads, numba.config.NUMBA_NUM_THREADS))
+        torch_threads, numba_threads = run_threads(cfg)
+        torch.set_num_threads(torch_threads)
+        numba.set_num_threads(numba_threads)
         # The run's own copies of the reward function and model_metadata.json, as DeepRacer uses
         # the uploaded files: editing the original later changes neither this run nor a resume.
         env_config = replace(cfg.env, reward_function=str(folder.reward_function),
@@ -508,16 +513,20 @@ def race_metadata(metadata: ModelMetadata, env: EnvConfig) -> ModelMetadata:
     return replace(metadata, action_space=space)
 
 
+def run_threads(config: TrainConfig) -> tuple[int, int]:
+    """(torch, numba) threads of a run: the config's, or `auto_threads` where it says 0."""
+    torch_threads = config.torch_threads or auto_threads()
+    numba_threads = min(config.numba_threads or auto_threads(), numba.config.NUMBA_NUM_THREADS)
+    return torch_threads, numba_threads
+
+
 def machine_summary(config: TrainConfig) -> str:
-    """Where a run's work goes: "updates on cpu, 1 torch and 1 numba thread(s) of 8 cores"."""
+    """Where a run's work goes: "updates on cpu, 1 torch and 1 numba thread(s) of 2 cores"."""
     from stable_baselines3.common.utils import get_device
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    torch_threads = config.torch_threads or torch.get_num_threads()
-    numba_threads = min(config.numba_threads or numba.config.NUMBA_NUM_THREADS,
-                        numba.config.NUMBA_NUM_THREADS)  # fmt: skip
+    torch_threads, numba_threads = run_threads(config)
     return (f"updates on {get_device(config.device)}, {torch_threads} torch and {numba_threads} "
-            f"numba thread(s) of {cores} cores")
+            f"numba thread(s) of {usable_cores()} cores")
 
 
 def train(config: TrainConfig | None, run_dir: str | Path, **kwargs: Any) -> TrainResult:

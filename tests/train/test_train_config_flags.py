@@ -56,7 +56,7 @@ def test_each_flag_sets_its_field(dest):
              "until_lapping": True, "deepracer_iterations": True, "reward_isolation": "none",
              "sandbox": True, "memory_limit": 1.5, "best_model_metric": "progress", "race": True,
              "max_episode_steps": 3000, "device": "cuda", "torch_threads": 2,
-             "numba_threads": 0,
+             "numba_threads": 3,
              "obstacles": ObstacleConfig(count=2), "bots": BotConfig(count=1)}[dest]  # fmt: skip
     config = config_from_flags(TrainConfig(), {dest: value})
     assert config != TrainConfig()
@@ -112,3 +112,14 @@ def test_a_hand_written_config_trains_and_flags_override_it(tmp_path, capsys):
 def test_config_and_resume_do_not_mix(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path), "--config", str(tmp_path)]) == 2
     assert "leave out --config" in capsys.readouterr().err
+
+
+def test_threads_default_to_half_the_cores_one_to_four():
+    from racer.train.config import auto_threads
+    from racer.train.trainer import machine_summary, run_threads
+
+    assert [auto_threads(n) for n in (1, 2, 3, 4, 8, 16, 64)] == [1, 1, 1, 2, 4, 4, 4]
+    assert TrainConfig().torch_threads == 0 == TrainConfig().numba_threads
+    assert run_threads(TrainConfig(torch_threads=3, numba_threads=1)) == (3, 1)
+    assert run_threads(TrainConfig())[0] == auto_threads()
+    assert "cores" in machine_summary(TrainConfig())
