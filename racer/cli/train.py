@@ -106,7 +106,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from racer.train.trainer import machine_summary
+    from racer.train.machine import machine_summary
 
     trainer = _trainer(args)
     cfg = trainer.config

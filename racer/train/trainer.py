@@ -43,11 +43,10 @@ import numpy as np
 import torch
 
 from racer.config import dump_toml
-from racer.env.config import EnvConfig, load_metadata
+from racer.env.config import load_metadata
 from racer.env.vec_env import RacerVecEnv
 from racer.errors import ConfigError, LogError, RewardFunctionError
 from racer.formats.best_model import evaluation_groups
-from racer.formats.model_metadata import ModelMetadata
 from racer.logs.atomic import write_text_atomic
 from racer.logs.progress import append_progress
 from racer.logs.recorder import EpisodeLog, SimtraceRecorder
@@ -60,10 +59,8 @@ from racer.track import Track, load_track
 from racer.train.checkpoint import load_checkpoint, pretrained_weights
 from racer.train.config import (
     TrainConfig,
-    auto_threads,
     config_to_dict,
     load_run_config,
-    usable_cores,
 )
 from racer.train.evaluate import (
     SB3Policy,
@@ -74,8 +71,10 @@ from racer.train.evaluate import (
     progress_core,
 )
 from racer.train.hyperparameters import RACER_DEFAULTS, Hyperparameters, load_hyperparameters
+from racer.train.machine import run_threads
 from racer.train.networks import policy_name, run_policy_kwargs
 from racer.train.ppo import CLIP_RANGE, EpisodicPPO
+from racer.train.recipe import race_metadata
 from racer.train.recording import RecordingCallback
 from racer.train.run_state import (
     LAP_CHECK_LAPS,
@@ -493,40 +492,6 @@ class Trainer:
         if check is not None:
             logger.record("deepracer/lap_check_laps", check.laps)
         logger.dump(model.num_timesteps)
-
-
-def race_metadata(metadata: ModelMetadata, env: EnvConfig) -> ModelMetadata:
-    """``metadata`` with the race recipe's action space: the racing line's (`TrainConfig.race`).
-
-    Raises:
-        ConfigError: the model trains with SAC, which needs a continuous action space.
-    """
-    if metadata.training_algorithm == "sac":
-        raise ConfigError(f"racer train --race makes a discrete action space from the racing "
-                          f"line, but {env.model_metadata} trains with sac, which needs a "
-                          "continuous one: use clipped_ppo, or leave out --race.")  # fmt: skip
-    from racer.physics.motion import make_motion_model
-    from racer.raceline.actions import racing_action_space
-
-    track = load_track(env.track, reverse=env.reverse, deduplicate=env.deduplicate_waypoints)
-    space = racing_action_space(track, make_motion_model(env.motion_model, env.car))
-    return replace(metadata, action_space=space)
-
-
-def run_threads(config: TrainConfig) -> tuple[int, int]:
-    """(torch, numba) threads of a run: the config's, or `auto_threads` where it says 0."""
-    torch_threads = config.torch_threads or auto_threads()
-    numba_threads = min(config.numba_threads or auto_threads(), numba.config.NUMBA_NUM_THREADS)
-    return torch_threads, numba_threads
-
-
-def machine_summary(config: TrainConfig) -> str:
-    """Where a run's work goes: "updates on cpu, 1 torch and 1 numba thread(s) of 2 cores"."""
-    from stable_baselines3.common.utils import get_device
-
-    torch_threads, numba_threads = run_threads(config)
-    return (f"updates on {get_device(config.device)}, {torch_threads} torch and {numba_threads} "
-            f"numba thread(s) of {usable_cores()} cores")
 
 
 def train(config: TrainConfig | None, run_dir: str | Path, **kwargs: Any) -> TrainResult:

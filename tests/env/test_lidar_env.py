@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from racer.env.config import EnvConfig
 from racer.env.core import RacerCore
@@ -46,6 +47,7 @@ def test_a_box_behind_and_left_lights_one_sector():
     assert gap < 1.0
 
 
+@pytest.mark.slow  # real training, 11-15 s: run with -m slow
 def test_a_camera_and_lidar_model_trains_exports_and_evaluates_from_onnx(tmp_path):
     from racer.export.runner import OnnxPolicy
     from racer.train.config import TrainConfig

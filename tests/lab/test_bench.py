@@ -177,6 +177,7 @@ def test_the_cli_bench(tmp_path, capsys):
     assert "leaderboard" in printed and "| 1 | oval | `follow_center_line` |" in printed
 
 
+@pytest.mark.slow  # real training, 11-15 s: run with -m slow
 def test_a_bench_on_a_local_ray_instance(tmp_path):
     ray = pytest.importorskip("ray")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -195,6 +196,7 @@ def test_a_bench_on_a_local_ray_instance(tmp_path):
         ray.shutdown()
 
 
+@pytest.mark.slow  # real training, 11-15 s: run with -m slow
 def test_a_bench_of_another_race_type_trains_and_evaluates_in_it(tmp_path):
     out = tmp_path / "bench"
     plan = BenchPlan(("object_avoidance",), ("oval",), (0,), **TINY, obstacles=2, bots=1)

@@ -116,7 +116,7 @@ def test_config_and_resume_do_not_mix(tmp_path, capsys):
 
 def test_threads_default_to_half_the_cores_one_to_four():
     from racer.train.config import auto_threads
-    from racer.train.trainer import machine_summary, run_threads
+    from racer.train.machine import machine_summary, run_threads
 
     assert [auto_threads(n) for n in (1, 2, 3, 4, 8, 16, 64)] == [1, 1, 1, 2, 4, 4, 4]
     assert TrainConfig().torch_threads == 0 == TrainConfig().numba_threads
