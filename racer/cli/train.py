@@ -161,9 +161,10 @@ def _trainer(args: argparse.Namespace) -> Any:
     obstacles, bots = race_type(args)
     flags = {dest: getattr(args, dest) for dest in TRAIN_FLAGS}
     flags.update(obstacles=obstacles, bots=bots)
-    if args.race and args.reward is None:
-        flags["reward"] = "lap_time"  # the race recipe's reward, unless one is named
     base = load_config(args.config) if args.config else TrainConfig()
+    if args.race and args.reward is None and \
+            base.env.reward_function == TrainConfig().env.reward_function:  # fmt: skip
+        flags["reward"] = "lap_time"  # the race recipe's reward, unless one is named
     config = config_from_flags(base, flags)
     _check_train_inputs(config)
     return Trainer(config, args.out, pretrained=args.pretrained)
