@@ -9,8 +9,11 @@ that folder. Members larger than `MAX_MEMBER_BYTES` are refused before they are 
 
 from __future__ import annotations
 
+import gzip
+import io
 import tarfile
 import tempfile
+import time
 import zlib
 from pathlib import Path, PurePosixPath
 
@@ -99,3 +102,19 @@ def _wanted_members(archive: tarfile.TarFile, path: Path) -> dict[str, tarfile.T
         raise ExportError(f"{path} has no {' or '.join(missing)} at its root or in one folder "
                           f"(it holds: {have}). The car's archive needs both.")  # fmt: skip
     return found
+
+
+def pack_model_archive(members: dict[str, bytes]) -> bytes:
+    """The car's archive: a gzipped tar of ``members`` (name -> bytes) at its root, mode 0644.
+
+    What `unpack_model_archive` reads back (``model.pb`` and ``model_metadata.json``).
+    """
+    buffer = io.BytesIO()
+    now = int(time.time())
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=now) as gz:
+        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for name, data in members.items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mode, info.mtime = len(data), 0o644, now
+                tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()

@@ -22,11 +22,7 @@ Refused with an `ExportError`: SAC models and lidar sensors.
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
-import tarfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +36,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 
 from racer.errors import ExportError
 from racer.export.common import DEFAULT_ATOL, TIE_TOLERANCE, max_abs_diff, write_atomically
-from racer.export.deepracer_archive import unpack_model_archive
+from racer.export.deepracer_archive import pack_model_archive, unpack_model_archive
 from racer.export.deepracer_graph import policy_graph
 from racer.export.deepracer_model import (
     INPUT_NAME,
@@ -58,7 +54,6 @@ GRAPH_NAME = "model.pb"
 """The frozen graph's name, in the export folder and in the car's archive."""
 ARCHIVE_NAME = "model.tar.gz"
 """The car's archive, beside the graph."""
-"""`check_deepracer_export`'s tolerance on the softmax (or the means) [probability or box units]."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +136,7 @@ def export_deepracer_model(
         out.mkdir(parents=True, exist_ok=True)
         write_atomically(graph, export.graph)
         write_atomically(metadata_bytes, export.metadata)
-        write_atomically(_archive({GRAPH_NAME: graph, METADATA_NAME: metadata_bytes}),
+        write_atomically(pack_model_archive({GRAPH_NAME: graph, METADATA_NAME: metadata_bytes}),
                           export.archive)  # fmt: skip
     except OSError as exc:
         raise ExportError(f"cannot write the DeepRacer model of {where} to {out}: "
@@ -188,19 +183,6 @@ def _policy(model: Any, metadata: ModelMetadata, where: str) -> ActorCriticPolic
                           f"{channels} channels, which does not fit the sensor "
                           f"{metadata.camera} of its model_metadata.json.")  # fmt: skip
     return policy
-
-
-def _archive(members: dict[str, bytes]) -> bytes:
-    """A gzipped tar of ``members`` (name -> bytes) at its root: regular files, mode 0644."""
-    buffer = io.BytesIO()
-    now = int(time.time())
-    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=now) as gz:
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for name, data in members.items():
-                info = tarfile.TarInfo(name)
-                info.size, info.mode, info.mtime = len(data), 0o644, now
-                tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 # --------------------------------------------------------------------------- check
