@@ -184,7 +184,11 @@ def _check_train_inputs(config: Any) -> None:
     resolve_reward_path(config.env.reward_function)
     if config.hyperparameters:
         load_hyperparameters(config.hyperparameters)
-    load_metadata(config.env)
+    metadata = load_metadata(config.env)
+    if config.race:
+        from racer.train.recipe import check_race
+
+        check_race(metadata, config.env)
 
 
 def _warn_console_rejects(reward: str) -> None:
