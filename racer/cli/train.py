@@ -100,8 +100,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                        help="watch car 0 of the batch drive, in a window of its own")  # fmt: skip
     train.add_argument("--out", default="runs/train", help="run folder (default runs/train)")
     train.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
-    train.add_argument("--pretrained", metavar="RUN",
-                       help="start from another run's best model (DeepRacer's clone)")  # fmt: skip
+    train.add_argument("--pretrained", metavar="MODEL",
+                       help="start from another run's best model, or from a DeepRacer model "
+                       "(its model.pb with model_metadata.json beside it or one folder up, or "
+                       "a folder of model_<n>.pb: the newest), whose model_metadata.json and "
+                       "network the run then takes (DeepRacer's clone)")  # fmt: skip
     train.set_defaults(func=_train)
 
 
@@ -165,9 +168,9 @@ def _trainer(args: argparse.Namespace) -> Any:
     if args.race and args.reward is None and \
             base.env.reward_function == TrainConfig().env.reward_function:  # fmt: skip
         flags["reward"] = "lap_time"  # the race recipe's reward, unless one is named
-    config = config_from_flags(base, flags)
-    _check_train_inputs(config)
-    return Trainer(config, args.out, pretrained=args.pretrained)
+    trainer = Trainer(config_from_flags(base, flags), args.out, pretrained=args.pretrained)
+    _check_train_inputs(trainer.config)  # a DeepRacer model's clone takes its metadata
+    return trainer
 
 
 def _check_train_inputs(config: Any) -> None:

@@ -41,9 +41,8 @@ from stable_baselines3.common.vec_env import VecEnv, VecTransposeImage
 
 from racer.env.config import EnvConfig, load_metadata
 from racer.env.vec_env import RacerVecEnv
-from racer.errors import CheckpointError, ConfigError
-from racer.logs.run_folder import RunFolder
-from racer.train.config import TrainConfig, load_run_config
+from racer.errors import CheckpointError
+from racer.train.config import TrainConfig
 from racer.train.evaluate import no_reward
 from racer.train.networks import policy_name, run_policy_kwargs
 from racer.train.ppo import CLIP_RANGE
@@ -228,42 +227,3 @@ def _first_line(exc: BaseException) -> str:
     """An exception's message, first line only (torch's run to many paragraphs)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def pretrained_weights(run: Path, config: TrainConfig, metadata: Any) -> dict[str, Any]:
-    """The state dict of another run's best policy, checked to fit ``config`` (DeepRacer's clone).
-
-    Everything is checked before the new run's folder exists, so a refused start leaves
-    nothing behind that blocks a retry.
-
-    Raises:
-        ConfigError: the run has no best model or racer.toml, or it was trained with another
-            algorithm, action space, network or sensors.
-        CheckpointError: its best.zip is damaged or carries pickled objects.
-    """
-    folder = RunFolder(run)
-    source = folder.checkpoints / "best.zip"
-    if not source.exists():
-        raise ConfigError(f"{run} has no best model to start from ({source} is missing).")
-    other_config = load_run_config(folder)
-    algorithm = load_metadata(other_config.env).training_algorithm
-    if algorithm != metadata.training_algorithm:
-        raise ConfigError(f"the pretrained run {run} was trained with {algorithm}, this run with "
-                          f"{metadata.training_algorithm}; start from a run of the same "
-                          "training_algorithm.")  # fmt: skip
-    other = load_checkpoint(source, other_config, device=config.device)
-    observation_space, action_space = env_spaces(config.env)
-    if other.action_space != action_space:
-        raise ConfigError(f"the pretrained run {run} has the action space {other.action_space}, "
-                          f"this run {action_space}: they must match.")  # fmt: skip
-    weights = other.policy.state_dict()
-    # This run's policy, built only to check that the weights fit it.
-    policy = other.policy_class(observation_space, action_space, lambda _: 0.0,
-                                **run_policy_kwargs(config, metadata))  # fmt: skip
-    try:
-        policy.load_state_dict(weights)
-    except RuntimeError:
-        raise ConfigError(f"the pretrained run {run} uses another network or other sensors; "
-                          "use the same network preset and sensors to start from it."
-                          ) from None  # fmt: skip
-    return weights

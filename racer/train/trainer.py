@@ -56,7 +56,8 @@ from racer.physics.actions import DiscreteActionSpace
 from racer.reward.plugin import resolve_reward_path
 from racer.reward.worker import RewardWorker
 from racer.track import Track, load_track
-from racer.train.checkpoint import load_checkpoint, pretrained_weights
+from racer.train.checkpoint import load_checkpoint
+from racer.train.clone import clone_config, pretrained_weights, start_from
 from racer.train.config import (
     TrainConfig,
     config_to_dict,
@@ -117,7 +118,8 @@ class Trainer:
         config: the run's configuration (ignored on resume: the run's own is used).
         run_dir: the run folder.
         resume: continue the run in ``run_dir``.
-        pretrained: start from another run's best model (DeepRacer's "clone").
+        pretrained: start from another run's best model or a DeepRacer model (DeepRacer's
+            "clone", `racer.train.clone`).
         say: where progress lines go.
         watch: called with the env's core (`racer.env.core.RacerCore`) after every training
             step, e.g. the live view (`racer.viewer.live.LiveView`); it must be quick.
@@ -142,8 +144,8 @@ class Trainer:
             if config is None:
                 raise ConfigError("a new run needs a TrainConfig.")
             self.state = RunState()
-        self.config = config
         self.pretrained = Path(pretrained) if pretrained else None
+        self.config = clone_config(config, self.pretrained) if self.pretrained else config
         self._pretrained_policy: dict[str, Any] = {}  # its state dict, checked by `run`
         self.resume = resume
 
@@ -364,7 +366,7 @@ class Trainer:
                              device=cfg.device,
                              tensorboard_log=str(self.folder.tensorboard))  # fmt: skip
             if self._pretrained_policy:
-                model.policy.load_state_dict(self._pretrained_policy)
+                start_from(model.policy, self._pretrained_policy)
             return model
         if cfg.update_every == "steps":
             capacity, episodes = cfg.steps_per_car, 2**62  # every update: steps_per_car steps
@@ -384,7 +386,7 @@ class Trainer:
             episodes_per_iteration=episodes, huber=hyper.huber,
         )  # fmt: skip
         if self._pretrained_policy:
-            model.policy.load_state_dict(self._pretrained_policy)
+            start_from(model.policy, self._pretrained_policy)
         return model
 
     # ------------------------------------------------------------------------------ commit
