@@ -1,30 +1,36 @@
 """Network presets: DeepRacer's three camera networks and racer's fast default, for SB3.
 
-Each preset is an SB3 `BaseFeaturesExtractor` that maps the front camera, as SB3 hands it over
-((B, 1, 120, 160) float in [0, 1]: SB3 moves the channel first and divides the uint8 pixels by 255),
-to a feature vector; the policy and value heads are single linear layers on it (``net_arch=[]``),
-as DeepRacer's heads are on its "middleware" (SPEC 3.1). All presets take the full 160x120 image,
-so an exported policy keeps DeepRacer's input; the fast preset downsamples inside the network.
+A preset is DeepRacer's network scheme (the simapp's ``sensors/utils.py`` camera and lidar
+embedders, ``architecture/*_schemes.py`` middleware, ``embedder_factory.create_scheme``): each
+sensor has an *embedder* (convolutions with "valid" padding, then dense layers), the embedders'
+outputs are concatenated in the alphabetical order of the sensors' names (rl_coach's ``merger``),
+and the *middleware*'s dense layers follow; every layer has a ReLU after it. The simapp always
+builds the plain scheme, so there is no batch norm and no dropout, and the tanh its tables list
+for DEEP_CONVOLUTIONAL_NETWORK is not used either. The policy and value heads are single linear
+layers on the middleware (``net_arch=[]``, DeepRacer's PPO heads); SAC's actor has DeepRacer's
+hidden dense 256 before its head.
 
-DeepRacer's layers come from the simapp's ``sensors/utils.py`` (camera embedders) and
-``architecture/*_schemes.py`` (middleware): convolutions use "valid" padding; the shallow and
-standard networks end in a dense 512 (ReLU) middleware, the deep one in a dense 256 and 128 (ReLU).
+SB3 hands a camera over as (B, C, 120, 160) float in [0, 1] (it moves the channel first and
+divides the uint8 pixels by 255); a lidar as (B, D) float.
 
 ========================================  ===========  ==========
 preset                                     features     parameters
 ========================================  ===========  ==========
 ``DEEP_CONVOLUTIONAL_NETWORK_SHALLOW``     512          5,839,520
 ``DEEP_CONVOLUTIONAL_NETWORK``             512          3,682,848
-``DEEP_CONVOLUTIONAL_NETWORK_DEEP``        128          1,105,856
+``DEEP_CONVOLUTIONAL_NETWORK_DEEP``        128          1,105,472
 ``RACER_FAST``                             64           115,568
 ========================================  ===========  ==========
 
-(parameters of the features extractor alone; the heads add ``(features + 1) * (actions + 1)``.)
+(parameters of the features extractor alone, front camera; the heads add
+``(features + 1) * (actions + 1)``.) The stereo camera has DeepRacer's own embedder for the two
+deep presets (five convolutions, no dense layer); the lidar's is dense 256, 256 for every preset.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import torch
@@ -37,24 +43,78 @@ from racer.train.config import TrainConfig
 
 CAMERA_SHAPE = (1, 120, 160)
 """(C, H, W) of the observation as SB3 gives it to the network: grayscale 160x120."""
+LIDAR_DENSE = (256, 256)
+"""DeepRacer's lidar embedder, for every preset and lidar kind: two dense layers."""
+SAC_HIDDEN = 256
+"""The dense layer DeepRacer's SAC policy head has before its means (``sac_head.py``)."""
 
 
-def _conv_output_size(layers: nn.Module, observation_space: gym.Space) -> int:
-    """Number of features ``layers`` make of one observation of ``observation_space``."""
+@dataclass(frozen=True)
+class Scheme:
+    """One preset's layers, as DeepRacer's simapp lists them.
+
+    Attributes:
+        convs: (filters, kernel, stride) of each camera convolution.
+        dense: widths of the camera embedder's dense layers, after the flatten.
+        middleware: widths of the middleware's dense layers.
+        stereo_convs: the stereo camera's convolutions where they differ (then with
+            ``stereo_dense``), else None.
+        stereo_dense: the stereo embedder's dense layers, with ``stereo_convs``.
+        pool: an average pooling of this side before the first convolution (racer's fast
+            preset; 1: none).
+    """
+
+    convs: tuple[tuple[int, int, int], ...]
+    dense: tuple[int, ...] = ()
+    middleware: tuple[int, ...] = (512,)
+    stereo_convs: tuple[tuple[int, int, int], ...] | None = None
+    stereo_dense: tuple[int, ...] = ()
+    pool: int = 1
+
+    def camera(self, space: gym.Space) -> nn.Sequential:
+        """The camera embedder for an image space (C, H, W): convolutions, flatten, dense."""
+        channels = space.shape[0]
+        stereo = channels == 2 and self.stereo_convs is not None
+        convs = self.stereo_convs if stereo else self.convs
+        layers: list[nn.Module] = [nn.AvgPool2d(self.pool) if self.pool > 1 else nn.Identity()]
+        for filters, kernel, stride in convs:  # type: ignore[union-attr]
+            layers += [nn.Conv2d(channels, filters, kernel, stride=stride), nn.ReLU()]
+            channels = filters
+        layers.append(nn.Flatten())
+        if self.pool == 1:
+            layers.pop(0)  # DeepRacer's own presets: no pooling layer at all
+        flat = _output_size(nn.Sequential(*layers), space)
+        return nn.Sequential(*layers, *_dense(flat, self.stereo_dense if stereo else self.dense))
+
+
+def _dense(size: int, widths: tuple[int, ...]) -> list[nn.Module]:
+    """Dense layers of ``widths``, each with its ReLU, on ``size`` inputs."""
+    layers: list[nn.Module] = []
+    for width in widths:
+        layers += [nn.Linear(size, width), nn.ReLU()]
+        size = width
+    return layers
+
+
+def _output_size(layers: nn.Module, space: gym.Space) -> int:
+    """Number of features ``layers`` make of one observation of ``space``."""
     with torch.no_grad():
-        sample = torch.zeros((1, *observation_space.shape), dtype=torch.float32)
-        return int(layers(sample).shape[1])
+        return int(layers(torch.zeros((1, *space.shape), dtype=torch.float32)).shape[1])
 
 
 class _Extractor(BaseFeaturesExtractor):
-    """A features extractor that is one `nn.Sequential`, built by the subclass."""
+    """A preset on the camera alone: ``layers`` = Sequential(camera embedder, middleware)."""
 
-    def __init__(self, observation_space: gym.Space, layers: nn.Sequential) -> None:
-        super().__init__(observation_space, _conv_output_size(layers, observation_space))
-        self.layers = layers
+    scheme: ClassVar[Scheme]
+
+    def __init__(self, observation_space: gym.Space) -> None:
+        camera = self.scheme.camera(observation_space)
+        middleware = _dense(_output_size(camera, observation_space), self.scheme.middleware)
+        super().__init__(observation_space, self.scheme.middleware[-1])
+        self.layers = nn.Sequential(camera, *middleware)
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        """(B, 1, 120, 160) float in [0, 1] -> (B, features_dim) float."""
+        """(B, C, 120, 160) float in [0, 1] -> (B, features_dim) float."""
         return self.layers(observations)
 
 
@@ -73,77 +133,50 @@ class DeepRacerShallow(_Extractor):
     ==========================  ===============  ==========
 
     5,839,520 parameters; about 22 M multiply-adds per frame (the dense layer is 5.8 M of them).
-
-    Args:
-        observation_space: the camera's space as SB3 sees it, (1, 120, 160).
+    The stereo camera has the same convolutions.
     """
 
-    def __init__(self, observation_space: gym.Space) -> None:
-        channels = observation_space.shape[0]
-        convs = nn.Sequential(
-            nn.Conv2d(channels, 32, 8, stride=4),
-            nn.ReLU(),
-            nn.Conv2d(32, 64, 4, stride=2),
-            nn.ReLU(),
-            nn.Conv2d(64, 64, 3, stride=1),
-            nn.ReLU(),
-            nn.Flatten(),
-        )
-        flat = _conv_output_size(convs, observation_space)
-        super().__init__(observation_space, nn.Sequential(convs, nn.Linear(flat, 512), nn.ReLU()))
+    scheme = Scheme(convs=((32, 8, 4), (64, 4, 2), (64, 3, 1)))
+
+
+_STEREO_DEEP = ((32, 3, 1), (64, 3, 2), (64, 3, 1), (128, 3, 2), (128, 3, 1))
 
 
 class DeepRacerStandard(_Extractor):
-    """DeepRacer's ``DEEP_CONVOLUTIONAL_NETWORK``: four tanh convolutions and a dense 64.
+    """DeepRacer's ``DEEP_CONVOLUTIONAL_NETWORK``: four convolutions, a dense 64, a dense 512.
 
     ==========================  ===============  ==========
     layer                       output (C, H, W)  parameters
     ==========================  ===============  ==========
     input                       (1, 120, 160)
-    conv 32 @ 5x5 / 2, tanh     (32, 58, 78)      832
-    conv 32 @ 3x3 / 1, tanh     (32, 56, 76)      9,248
-    conv 64 @ 3x3 / 2, tanh     (64, 27, 37)      18,496
-    conv 64 @ 3x3 / 1, tanh     (64, 25, 35)      36,928
+    conv 32 @ 5x5 / 2, ReLU     (32, 58, 78)      832
+    conv 32 @ 3x3 / 1, ReLU     (32, 56, 76)      9,248
+    conv 64 @ 3x3 / 2, ReLU     (64, 27, 37)      18,496
+    conv 64 @ 3x3 / 1, ReLU     (64, 25, 35)      36,928
     flatten                     56,000
-    dense 64, tanh              64                3,584,064
-    dense 512, ReLU             512               33,280
+    dense 64, ReLU              64                3,584,064
+    dense 512, ReLU (middle)    512               33,280
     ==========================  ===============  ==========
 
     3,682,848 parameters; about 97 M multiply-adds per frame, the slowest preset on a CPU.
-
-    Args:
-        observation_space: the camera's space as SB3 sees it, (1, 120, 160).
+    The stereo camera has DeepRacer's five-convolution stereo embedder and no dense 64.
     """
 
-    def __init__(self, observation_space: gym.Space) -> None:
-        channels = observation_space.shape[0]
-        convs = nn.Sequential(
-            nn.Conv2d(channels, 32, 5, stride=2),
-            nn.Tanh(),
-            nn.Conv2d(32, 32, 3, stride=1),
-            nn.Tanh(),
-            nn.Conv2d(32, 64, 3, stride=2),
-            nn.Tanh(),
-            nn.Conv2d(64, 64, 3, stride=1),
-            nn.Tanh(),
-            nn.Flatten(),
-        )
-        flat = _conv_output_size(convs, observation_space)
-        dense = nn.Sequential(nn.Linear(flat, 64), nn.Tanh(), nn.Linear(64, 512), nn.ReLU())
-        super().__init__(observation_space, nn.Sequential(convs, dense))
+    scheme = Scheme(convs=((32, 5, 2), (32, 3, 1), (64, 3, 2), (64, 3, 1)), dense=(64,),
+                    stereo_convs=_STEREO_DEEP)  # fmt: skip
 
 
 class DeepRacerDeep(_Extractor):
-    """DeepRacer's ``DEEP_CONVOLUTIONAL_NETWORK_DEEP``: batch-normed convolutions, wide dense.
+    """DeepRacer's ``DEEP_CONVOLUTIONAL_NETWORK_DEEP``: four convolutions, wide dense layers.
 
     ====================================  ===============  ==========
     layer                                 output (C, H, W)  parameters
     ====================================  ===============  ==========
     input                                 (1, 120, 160)
-    conv 32 @ 8x8 / 4, batch norm, ReLU   (32, 29, 39)      2,144
-    conv 32 @ 4x4 / 2, batch norm, ReLU   (32, 13, 18)      16,480
-    conv 64 @ 4x4 / 2, batch norm, ReLU   (64, 5, 8)        32,960
-    conv 64 @ 3x3 / 1, batch norm, ReLU   (64, 3, 6)        37,056
+    conv 32 @ 8x8 / 4, ReLU               (32, 29, 39)      2,080
+    conv 32 @ 4x4 / 2, ReLU               (32, 13, 18)      16,416
+    conv 64 @ 4x4 / 2, ReLU               (64, 5, 8)        32,832
+    conv 64 @ 3x3 / 1, ReLU               (64, 3, 6)        36,928
     flatten                               1,152
     dense 512, ReLU                       512               590,336
     dense 512, ReLU                       512               262,656
@@ -151,34 +184,13 @@ class DeepRacerDeep(_Extractor):
     dense 128, ReLU (middleware)          128               32,896
     ====================================  ===============  ==========
 
-    1,105,856 parameters (batch-norm weights included; their running statistics are buffers);
-    about 9 M multiply-adds per frame.
-    DeepRacer also puts dropout 0.5 after the dense layers; racer leaves it out by default
-    (``dropout=0``) because a stochastic network makes PPO's probability ratio noisy.
-
-    Args:
-        observation_space: the camera's space as SB3 sees it, (1, 120, 160).
-        dropout: dropout probability after each dense layer (DeepRacer: 0.5).
+    1,105,472 parameters; about 9 M multiply-adds per frame. DeepRacer's tables also list batch
+    norms and dropout 0.5 for this network, which its simapp does not build (plain scheme).
+    The stereo camera has DeepRacer's five-convolution stereo embedder and no dense layers.
     """
 
-    def __init__(self, observation_space: gym.Space, dropout: float = 0.0) -> None:
-        channels = observation_space.shape[0]
-        layers: list[nn.Module] = []
-        for c_in, c_out, kernel, stride in (
-            (channels, 32, 8, 4),
-            (32, 32, 4, 2),
-            (32, 64, 4, 2),
-            (64, 64, 3, 1),
-        ):
-            layers += [nn.Conv2d(c_in, c_out, kernel, stride), nn.BatchNorm2d(c_out), nn.ReLU()]
-        convs = nn.Sequential(*layers, nn.Flatten())
-        flat = _conv_output_size(convs.eval(), observation_space)
-        dense: list[nn.Module] = []
-        for n_in, n_out in ((flat, 512), (512, 512), (512, 256), (256, 128)):
-            dense += [nn.Linear(n_in, n_out), nn.ReLU()]
-            if dropout > 0.0:
-                dense.append(nn.Dropout(dropout))
-        super().__init__(observation_space, nn.Sequential(convs.train(), *dense))
+    scheme = Scheme(convs=((32, 8, 4), (32, 4, 2), (64, 4, 2), (64, 3, 1)), dense=(512, 512),
+                    middleware=(256, 128), stereo_convs=_STEREO_DEEP)  # fmt: skip
 
 
 class RacerFast(_Extractor):
@@ -199,39 +211,14 @@ class RacerFast(_Extractor):
     preset's 22 M. A 40x30 grayscale frame still shows both track borders and the centre line
     at the distances that matter for steering. With PPO on 16 cars (minibatch 64, 3 epochs) it
     trains at about 1,500 env steps/s end to end on 2 CPU cores, the shallow preset at about 150
-    (``scripts/bench_train.py``).
-
-    Args:
-        observation_space: the camera's space as SB3 sees it, (1, 120, 160).
-        pool: side of the average-pooling window [pixels]; 1 keeps the full image.
-        channels: output channels of the two convolutions.
-        features_dim: width of the dense layer, the features the heads see.
+    (``scripts/bench_train.py``). It is not a DeepRacer network: DeepRacer's tools cannot train
+    it further, though its exported graph runs on the car (`racer.export.deepracer_graph`).
     """
 
-    def __init__(
-        self,
-        observation_space: gym.Space,
-        pool: int = 4,
-        channels: tuple[int, int] = (16, 32),
-        features_dim: int = 64,
-    ) -> None:
-        c_in = observation_space.shape[0]
-        c1, c2 = channels
-        convs = nn.Sequential(
-            nn.AvgPool2d(pool) if pool > 1 else nn.Identity(),
-            nn.Conv2d(c_in, c1, 4, stride=2),
-            nn.ReLU(),
-            nn.Conv2d(c1, c2, 3, stride=2),
-            nn.ReLU(),
-            nn.Flatten(),
-        )
-        flat = _conv_output_size(convs, observation_space)
-        super().__init__(
-            observation_space, nn.Sequential(convs, nn.Linear(flat, features_dim), nn.ReLU())
-        )
+    scheme = Scheme(convs=((16, 4, 2), (32, 3, 2)), middleware=(64,), pool=4)
 
 
-PRESETS: dict[str, type[BaseFeaturesExtractor]] = {
+PRESETS: dict[str, type[_Extractor]] = {
     "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW": DeepRacerShallow,
     "DEEP_CONVOLUTIONAL_NETWORK": DeepRacerStandard,
     "DEEP_CONVOLUTIONAL_NETWORK_DEEP": DeepRacerDeep,
@@ -248,55 +235,61 @@ DEEPRACER_DEFAULT_NETWORK = "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"
 
 
 class SensorFusion(BaseFeaturesExtractor):
-    """A camera and a lidar: the camera preset on the image, a dense embedder on the lidar.
+    """A camera and a lidar, as DeepRacer joins them: embedders, ``merger``, middleware.
 
-    The two feature vectors are concatenated for the heads, as DeepRacer's middleware joins its
-    sensors' embedders. The lidar embedder (two dense layers of ``lidar_units``) is racer's
-    choice: the SPEC does not give DeepRacer's.
+    The camera gets the preset's embedder, the lidar DeepRacer's (`LIDAR_DENSE`); their outputs
+    are concatenated in the alphabetical order of the sensors' names (FRONT_FACING_CAMERA before
+    LIDAR, SECTOR_LIDAR before STEREO_CAMERAS), and the preset's middleware follows.
 
     Args:
-        observation_space: a Dict of the image (C, H, W as SB3 sees it) and the lidar (D,).
-        camera_extractor: the preset for the image (a `PRESETS` value).
-        lidar_units: width of the lidar embedder's layers.
+        observation_space: a Dict of the image (C, H, W as SB3 sees it) and the lidar (D,),
+            keyed by the sensors' DeepRacer names.
+        camera_extractor: the preset (a `PRESETS` value).
     """
 
     def __init__(
-        self,
-        observation_space: gym.spaces.Dict,
-        camera_extractor: type[BaseFeaturesExtractor] = RacerFast,
-        lidar_units: int = 64,
+        self, observation_space: gym.spaces.Dict, camera_extractor: type[_Extractor] = RacerFast
     ) -> None:
         image_keys = [k for k, s in observation_space.spaces.items() if len(s.shape) == 3]
         vector_keys = [k for k, s in observation_space.spaces.items() if len(s.shape) == 1]
         if len(image_keys) != 1 or len(vector_keys) != 1:
             raise ConfigError(f"a camera-and-lidar network needs one image and one vector "
                               f"input, got {observation_space}.")  # fmt: skip
-        camera = camera_extractor(observation_space[image_keys[0]])
+        scheme = camera_extractor.scheme
+        camera = scheme.camera(observation_space[image_keys[0]])
         size = observation_space[vector_keys[0]].shape[0]
-        lidar = nn.Sequential(nn.Linear(size, lidar_units), nn.ReLU(),
-                              nn.Linear(lidar_units, lidar_units), nn.ReLU())  # fmt: skip
-        super().__init__(observation_space, camera.features_dim + lidar_units)
+        lidar = nn.Sequential(*_dense(size, LIDAR_DENSE))
+        merged = _output_size(camera, observation_space[image_keys[0]]) + LIDAR_DENSE[-1]
+        super().__init__(observation_space, scheme.middleware[-1])
         self.image_key, self.lidar_key = image_keys[0], vector_keys[0]
+        self.order = tuple(sorted((self.image_key, self.lidar_key)))
+        """The sensors' names in the merger's order (alphabetical)."""
         self.camera, self.lidar = camera, lidar
+        self.middleware = nn.Sequential(*_dense(merged, scheme.middleware))
 
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B, features) from the batch's image and lidar."""
-        return torch.cat([self.camera(observations[self.image_key]),
-                          self.lidar(observations[self.lidar_key])], dim=1)  # fmt: skip
+        embedded = {self.image_key: self.camera(observations[self.image_key]),
+                    self.lidar_key: self.lidar(observations[self.lidar_key])}  # fmt: skip
+        return self.middleware(torch.cat([embedded[key] for key in self.order], dim=1))
 
 
-def policy_kwargs(preset: str = DEFAULT_PRESET, lidar: bool = False) -> dict[str, Any]:
-    """SB3 ``policy_kwargs`` for a network preset, for PPO (discrete or continuous) and SAC.
+def policy_kwargs(
+    preset: str = DEFAULT_PRESET, lidar: bool = False, sac: bool = False
+) -> dict[str, Any]:
+    """SB3 ``policy_kwargs`` for a network preset, for PPO (discrete or continuous) or SAC.
 
-    The heads are linear layers on the extractor's features (``net_arch=[]``), as DeepRacer's
-    policy and value heads sit directly on its middleware.
+    PPO's heads are linear layers on the extractor's features (``net_arch=[]``), as DeepRacer's
+    policy and value heads sit directly on its middleware; SAC's actor has DeepRacer's hidden
+    dense layer (`SAC_HIDDEN`) before its means, and its critic two of that width.
 
     Args:
         preset: a name from `PRESETS`.
         lidar: the model also has a lidar: `SensorFusion` joins it to the preset's camera.
+        sac: the kwargs are for SB3's SAC.
 
     Returns:
-        ``{"features_extractor_class": ..., "net_arch": []}``, ready for ``PPO(...,
+        ``{"features_extractor_class": ..., "net_arch": ...}``, ready for ``PPO(...,
         policy_kwargs=...)`` or ``SAC(...)``.
 
     Raises:
@@ -306,11 +299,12 @@ def policy_kwargs(preset: str = DEFAULT_PRESET, lidar: bool = False) -> dict[str
         raise ConfigError(
             f"network preset {preset!r} is unknown; choose one of {', '.join(PRESETS)}."
         )
+    net_arch: Any = {"pi": [SAC_HIDDEN], "qf": [SAC_HIDDEN, SAC_HIDDEN]} if sac else []
     if lidar:
         return {"features_extractor_class": SensorFusion,
                 "features_extractor_kwargs": {"camera_extractor": PRESETS[preset]},
-                "net_arch": []}  # fmt: skip
-    return {"features_extractor_class": PRESETS[preset], "net_arch": []}
+                "net_arch": net_arch}  # fmt: skip
+    return {"features_extractor_class": PRESETS[preset], "net_arch": net_arch}
 
 
 def run_network(config: TrainConfig, metadata: ModelMetadata) -> str:
@@ -328,7 +322,8 @@ def run_network(config: TrainConfig, metadata: ModelMetadata) -> str:
 
 def run_policy_kwargs(config: TrainConfig, metadata: ModelMetadata) -> dict[str, Any]:
     """SB3's ``policy_kwargs`` of a run: its network preset, with a lidar embedder if it has one."""
-    return policy_kwargs(run_network(config, metadata), lidar=metadata.lidar is not None)
+    return policy_kwargs(run_network(config, metadata), lidar=metadata.lidar is not None,
+                         sac=metadata.training_algorithm == "sac")  # fmt: skip
 
 
 def policy_name(observation_space: gym.Space) -> str:

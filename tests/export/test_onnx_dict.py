@@ -67,8 +67,6 @@ def _build(case: str, folder: Path):
         model = PPO("MultiInputPolicy", env, n_steps=16, batch_size=32, policy_kwargs=kwargs,
                     seed=0)  # fmt: skip
         head = model.policy.action_net
-    with torch.no_grad():
-        head.weight.mul_(100.0 if isinstance(env.action_space, gym.spaces.Discrete) else 300.0)
     env.action_space.seed(0)
     steps = [env.reset()]
     for _ in range(10):
@@ -79,7 +77,28 @@ def _build(case: str, folder: Path):
     rng = np.random.default_rng(0)
     random = rng.random(observations[lidar][::2].shape, dtype=np.float32)
     observations[lidar][::2] = np.where(random > 0.5, random, 0.0)
+    _spread(model, head, observations, 1.0 if isinstance(head, torch.nn.Linear) and
+            isinstance(model.action_space, gym.spaces.Discrete) else 3.0)  # fmt: skip
     return model, observations
+
+
+def _spread(model, head, observations, spread: float) -> None:
+    """Random head weights, centred on the observations' mean features, whose outputs' standard
+    deviation over the observations is ``spread``: the actions vary from row to row (SB3's
+    head starts near zero, and an untrained network's features differ little between rows)."""
+    policy = model.policy
+    obs, _ = policy.obs_to_tensor(observations)
+    with torch.no_grad():
+        if isinstance(model, SAC):
+            actor = policy.actor
+            latent = actor.latent_pi(actor.extract_features(obs, actor.features_extractor))
+        else:
+            latent = policy.mlp_extractor.forward_actor(policy.extract_features(obs))
+        weight = torch.randn(head.weight.shape, generator=torch.Generator().manual_seed(0))
+        centred = (latent - latent.mean(dim=0)) @ weight.T
+        scale = spread / centred.std()
+        head.weight.copy_(weight * scale)
+        head.bias.copy_(-(latent.mean(dim=0) @ weight.T) * scale)
 
 
 @functools.cache
