@@ -280,7 +280,8 @@ def _add_race(sub: argparse._SubParsersAction) -> None:
         "Writes each racer's evaluation simtrace (with the others in its object log) and the "
         "standings.",
     )  # fmt: skip
-    race.add_argument("models", nargs="+", help="run folders or exported .onnx files, in "
+    race.add_argument("models", nargs="+", help="run folders, exported .onnx files or "
+                      "DeepRacer models (.pb, a folder of model_<n>.pb, the car's .tar.gz), in "
                       "starting order (the same model may race itself)")  # fmt: skip
     race.add_argument("--track", help="the track (default: the first racer's)")
     race.add_argument("--reverse", action="store_true", help="drive the track backwards")

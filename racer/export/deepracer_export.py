@@ -1,23 +1,26 @@
-"""Write a racer PPO policy as DeepRacer's model files, and check them the way the car runs them.
+"""Write a racer policy as DeepRacer's model files, and check them the way the car runs them.
 
 `export_deepracer_model` writes, into one folder (``RUN/model/deepracer/`` for ``racer export RUN
 --format deepracer``):
 
 - ``model.pb``: the frozen TensorFlow 1 graph (`racer.export.deepracer_graph`), with DeepRacer's
-  input ``main_level/agent/main/online/network_0/<SENSOR>/<SENSOR>`` (N, 120, 160, C) float32
-  0-255 and output ``main_level/agent/main/online/network_1/ppo_head_0/policy``;
+  inputs ``main_level/agent/<scope>/online/network_0/<SENSOR>/<SENSOR>`` (the camera (N, 120,
+  160, C) float32 0-255, a lidar (N, D)) and its policy output (SPEC 11);
 - ``model_metadata.json``: the run's own file, byte for byte (its action list is the order of the
-  softmax);
+  softmax). Its ``neural_network`` is the run's model_metadata.json's: racer's own RACER_FAST
+  preset is not a name DeepRacer's tools accept, the car does not read the field, and racer
+  tells the network from the graph's layers when it reads the model back;
 - ``model.tar.gz``: the physical car's archive, ``model.pb`` and ``model_metadata.json`` at its
   root, the layout `racer.export.deepracer_archive.unpack_model_archive` reads.
 
-`check_deepracer_export` loads the archive as the car does, with OpenVINO (racer's importer
-`racer.export.deepracer_model.DeepRacerPolicy` for discrete actions), and compares its outputs
-with the torch policy's on camera frames.
+`check_deepracer_export` loads the archive as the car does, with OpenVINO (through racer's
+importer `racer.export.deepracer_model.DeepRacerPolicy`), and compares its outputs with the
+torch policy's on recorded observations.
 
-Supported: clipped PPO over one camera (FRONT_FACING_CAMERA, LEFT_CAMERA, STEREO_CAMERAS), with
-discrete actions (the softmax) or continuous ones (the means), and every racer network preset.
-Refused with an `ExportError`: SAC models and lidar sensors.
+Supported: clipped PPO with discrete actions (the softmax) or continuous ones (the means) and
+SAC (the means before the tanh), over one camera (FRONT_FACING_CAMERA, LEFT_CAMERA,
+STEREO_CAMERAS) alone or with a lidar (LIDAR, SECTOR_LIDAR, DISCRETIZED_SECTOR_LIDAR), with
+every racer network preset.
 """
 
 from __future__ import annotations
@@ -28,25 +31,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.sac.policies import SACPolicy
 
 from racer.errors import ExportError
 from racer.export.common import DEFAULT_ATOL, TIE_TOLERANCE, max_abs_diff, write_atomically
-from racer.export.deepracer_archive import pack_model_archive, unpack_model_archive
+from racer.export.deepracer_archive import pack_model_archive
 from racer.export.deepracer_graph import policy_graph
-from racer.export.deepracer_model import (
-    INPUT_NAME,
-    METADATA_NAME,
-    OUTPUT_NAME,
-    DeepRacerPolicy,
-    _compile,
-    _port,
-    _read_graph,
-)
+from racer.export.deepracer_model import METADATA_NAME, DeepRacerPolicy
 from racer.export.graphdef import encode_graph
 from racer.formats.model_metadata import ModelMetadata, load_model_metadata
 
@@ -112,7 +107,7 @@ def export_deepracer_model(
     the old files (or none), never a partial one.
 
     Args:
-        model: racer's PPO model (or its policy), trained on one camera.
+        model: racer's PPO or SAC model (or its policy).
         out_dir: the folder to write to; created if missing.
         metadata: the ``model_metadata.json`` the model was trained with; copied unchanged.
         source: what the model is (its run folder), for error messages; default ``out_dir``.
@@ -121,15 +116,16 @@ def export_deepracer_model(
         The three paths (``check`` is None: see `check_deepracer_export`).
 
     Raises:
-        ExportError: the model is of a kind not supported yet (SAC, lidar), does not fit the
-            metadata, or has layers the export does not translate; a file cannot be written.
+        ExportError: the model does not fit the metadata, or has layers the export does not
+            translate; a file cannot be written.
         ConfigError: the model_metadata.json is invalid.
     """
     out = Path(out_dir)
     where = source or str(out)
     parsed = load_model_metadata(metadata, strict=False)
     policy = _policy(model, parsed, where)
-    graph = encode_graph(policy_graph(policy, parsed.camera, where))
+    sensors = {"camera": parsed.camera, **({"lidar": parsed.lidar} if parsed.lidar else {})}
+    graph = encode_graph(policy_graph(policy, sensors, parsed.training_algorithm, where))
     metadata_bytes = Path(metadata).read_bytes()
     export = DeepRacerExport(out / GRAPH_NAME, out / METADATA_NAME, out / ARCHIVE_NAME)
     try:
@@ -144,27 +140,16 @@ def export_deepracer_model(
     return export
 
 
-def _policy(model: Any, metadata: ModelMetadata, where: str) -> ActorCriticPolicy:
-    """The model's PPO policy, checked to be a kind the export supports and to fit the metadata."""
+def _policy(model: Any, metadata: ModelMetadata, where: str) -> Any:
+    """The model's policy, checked to be a kind the export supports and to fit the metadata."""
     policy = model.policy if isinstance(model, BaseAlgorithm) else model
-    if metadata.training_algorithm == "sac":
-        raise ExportError(
-            f"Cannot export {where} for DeepRacer: it is a SAC model. racer writes DeepRacer's "
-            "clipped PPO graph (scope main, head ppo_head_0) so far; DeepRacer's SAC graph has "
-            "another scope (policy) and head (sac_policy_head_0), which racer does not write "
-            "yet. Export it to ONNX instead (racer export RUN), or train with clipped_ppo to "
-            "drive it on the car."
-        )
-    if not isinstance(policy, ActorCriticPolicy):
-        raise ExportError(f"Cannot export {where} for DeepRacer: expected racer's PPO model or "
-                          f"its policy, got {type(model).__name__}.")  # fmt: skip
-    if metadata.lidar is not None:
-        raise ExportError(
-            f"Cannot export {where} for DeepRacer: its sensors {list(metadata.sensor)} include "
-            f"the lidar {metadata.lidar}. racer writes DeepRacer graphs with one camera input so "
-            "far, not the second (lidar) input and its embedder. Export it to ONNX instead "
-            "(racer export RUN), or train with the camera alone to drive it on the car."
-        )
+    sac = metadata.training_algorithm == "sac"
+    kind = SACPolicy if sac else ActorCriticPolicy
+    if not isinstance(policy, kind):
+        raise ExportError(f"Cannot export {where} for DeepRacer: its model_metadata.json says "
+                          f"{metadata.training_algorithm}, so racer expects a "
+                          f"{'SAC' if sac else 'PPO'} model or its policy, got "
+                          f"{type(model).__name__}.")  # fmt: skip
     gym_space = policy.action_space
     if isinstance(gym_space, spaces.Discrete):
         fits = metadata.action_space_type == "discrete" and gym_space.n == metadata.action_space.n
@@ -177,7 +162,13 @@ def _policy(model: Any, metadata: ModelMetadata, where: str) -> ActorCriticPolic
             f"{metadata.action_space.to_json_value()}. Give the model_metadata.json the model "
             "was trained with (the run's own)."
         )
-    channels = int(policy.observation_space.shape[0])
+    space = policy.observation_space
+    if metadata.lidar is not None and not isinstance(space, spaces.Dict):
+        raise ExportError(f"Cannot export {where} for DeepRacer: its model_metadata.json names "
+                          f"the lidar {metadata.lidar}, but the policy observes one image "
+                          f"{space}.")  # fmt: skip
+    camera = space[metadata.camera] if isinstance(space, spaces.Dict) else space
+    channels = int(camera.shape[0])
     if channels != (2 if metadata.camera == "STEREO_CAMERAS" else 1):
         raise ExportError(f"Cannot export {where} for DeepRacer: its camera images have "
                           f"{channels} channels, which does not fit the sensor "
@@ -189,22 +180,23 @@ def _policy(model: Any, metadata: ModelMetadata, where: str) -> ActorCriticPolic
 def check_deepracer_export(
     model: BaseAlgorithm,
     export: DeepRacerExport,
-    observations: npt.NDArray[np.uint8],
+    observations: Any,
     *,
     atol: float = DEFAULT_ATOL,
 ) -> DeepRacerCheck:
     """Run the car's archive with OpenVINO and compare it with the torch policy.
 
-    Discrete: the archive runs in racer's importer `DeepRacerPolicy`; its softmax is compared
-    with SB3's action probabilities, its argmax with SB3's deterministic action (the argmax of
-    those, what ``model.predict(deterministic=True)`` returns). Continuous: its means are
-    compared with the Gaussian's means and, clipped to [-1, 1] as the car clips them, with
-    SB3's deterministic action (the means clipped to the action box).
+    The archive runs in racer's importer `DeepRacerPolicy`. Discrete: its softmax is compared
+    with SB3's action probabilities, its argmax with SB3's deterministic action. PPO
+    continuous: its means with the Gaussian's means and, clipped to [-1, 1] as the car clips
+    them, with SB3's deterministic action. SAC: its means with the actor's, and their tanh (the
+    simapp's deterministic action) with SB3's deterministic action.
 
     Args:
         model: the SB3 model that was exported.
         export: what `export_deepracer_model` wrote.
-        observations: (K, H, W, C) uint8 camera frames as the env gives them, K >= 1.
+        observations: K >= 1 observations as the env gives them: (K, H, W, C) uint8 camera
+            frames, or the env's dict of those and the (K, D) lidar.
         atol: the largest difference accepted.
 
     Returns:
@@ -214,34 +206,40 @@ def check_deepracer_export(
         ExportError: the archive does not load, or differs from the torch policy by more than
             ``atol`` or in an action (other than a tie).
     """
-    frames = np.asarray(observations)
-    if frames.ndim != 4 or not len(frames) or frames.dtype != np.uint8:
-        raise ExportError("check_deepracer_export needs a (K, H, W, C) uint8 array of K >= 1 "
-                          f"camera frames, got {frames.shape} {frames.dtype}.")  # fmt: skip
+    frames = observations if isinstance(observations, dict) else np.asarray(observations)
+    images = next(v for v in frames.values() if v.ndim == 4) if isinstance(frames, dict) \
+        else frames  # fmt: skip
+    if images.ndim != 4 or not len(images) or images.dtype != np.uint8:
+        raise ExportError("check_deepracer_export needs K >= 1 observations of (K, H, W, C) uint8 "
+                          f"camera frames, got {images.shape} {images.dtype}.")  # fmt: skip
+    graph_policy = DeepRacerPolicy(export.archive, metadata=export.metadata)
+    graph = graph_policy.outputs(frames)
+    chosen = graph_policy.predict(frames)
     policy = model.policy
     obs, _ = policy.obs_to_tensor(frames)
     policy.set_training_mode(False)
     with torch.no_grad():  # one forward pass: what model.predict(deterministic=True) computes
-        torch_policy = policy.get_distribution(obs)
-    distribution = torch_policy.distribution
-    actions = torch_policy.get_actions(deterministic=True).cpu().numpy()
+        if isinstance(policy, SACPolicy):
+            mean = policy.actor.get_action_dist_params(obs)[0]
+            torch_out, actions = mean.cpu().numpy(), torch.tanh(mean).cpu().numpy()
+        else:
+            distribution = policy.get_distribution(obs)
+            actions = distribution.get_actions(deterministic=True).cpu().numpy()
+            inner = distribution.distribution
+            discrete = isinstance(policy.action_space, spaces.Discrete)
+            torch_out = (inner.probs if discrete else inner.mean).cpu().numpy()
+            if not discrete:
+                box = policy.action_space
+                actions = np.clip(actions, box.low, box.high)
+    difference = max_abs_diff(graph, torch_out)
     if isinstance(policy.action_space, spaces.Discrete):
-        probabilities = distribution.probs.cpu().numpy()
-        graph = DeepRacerPolicy(export.archive).probabilities(frames)
-        difference = max_abs_diff(graph, probabilities)
-        chosen = graph.argmax(axis=1)
-        rows = np.arange(len(frames))
-        gap = np.abs(probabilities[rows, chosen] - probabilities[rows, np.asarray(actions)])
+        rows = np.arange(len(images))
+        gap = np.abs(torch_out[rows, chosen] - torch_out[rows, np.asarray(actions)])
         agree = (chosen == actions) | (gap <= TIE_TOLERANCE)
-        check = DeepRacerCheck(len(frames), "softmax", difference, int(agree.sum()))
+        check = DeepRacerCheck(len(images), "softmax", difference, int(agree.sum()))
     else:
-        means = distribution.mean.cpu().numpy()
-        box = policy.action_space
-        graph = _run_archive(export.archive, export.metadata, frames)
-        difference = max_abs_diff(graph, means)
-        clipped = np.abs(np.clip(graph, -1.0, 1.0) - np.clip(actions, box.low, box.high))
-        clipped = clipped.max(axis=1)
-        check = DeepRacerCheck(len(frames), "means", difference, int((clipped <= atol).sum()))
+        apart = np.abs(chosen - actions).max(axis=1)
+        check = DeepRacerCheck(len(images), "means", difference, int((apart <= atol).sum()))
     if not difference <= atol or check.agreeing < check.frames:
         raise ExportError(
             f"The DeepRacer export {export.archive} differs from the torch policy: "
@@ -250,19 +248,3 @@ def check_deepracer_export(
             "layers that the export translates."
         )
     return check
-
-
-def _run_archive(archive: Path, metadata: Path, frames: np.ndarray) -> np.ndarray:
-    """The graph's policy output for ``frames``, run with OpenVINO from the car's archive."""
-    sensor = load_model_metadata(metadata, strict=False).camera
-    folder = unpack_model_archive(archive)
-    try:
-        path = Path(folder.name) / GRAPH_NAME
-        model = _read_graph(path)
-        camera, _ = _port(model.inputs, INPUT_NAME.format(sensor=sensor), path, "input")
-        head, _ = _port(model.outputs, OUTPUT_NAME, path, "output")
-        request = _compile(model, 1).create_infer_request()
-        result = request.infer({camera: frames.astype(np.float32)})
-        return np.asarray(result[head], dtype=np.float32)
-    finally:
-        folder.cleanup()

@@ -1,16 +1,20 @@
-"""A racer PPO policy as DeepRacer's frozen TensorFlow 1 graph (a `GraphDef`), in NHWC.
+"""A racer policy as DeepRacer's frozen TensorFlow 1 graph (a `GraphDef`), in NHWC.
 
 DeepRacer's car and its tools read a policy as a frozen GraphDef (SPEC 11), the contract that
 `racer.export.deepracer_model` imports:
 
-- input ``main_level/agent/main/online/network_0/<SENSOR>/<SENSOR>``, a float32 ``Placeholder``
-  of shape (N, 120, 160, C), raw 0-255 grayscale, NHWC; SENSOR is model_metadata.json's camera
-  (FRONT_FACING_CAMERA: C = 1; STEREO_CAMERAS: C = 2). The graph divides by 255 itself
-  (``RealDiv``), as SB3's ``preprocess_obs`` does before racer's network;
-- output ``main_level/agent/main/online/network_1/ppo_head_0/policy``: for a discrete action
+- one float32 ``Placeholder`` per sensor, ``main_level/agent/<scope>/online/network_0/<SENSOR>/
+  <SENSOR>`` (scope ``main`` for clipped PPO, ``policy`` for SAC): the camera (N, 120, 160, C),
+  raw 0-255 grayscale, NHWC (FRONT_FACING_CAMERA: C = 1; STEREO_CAMERAS: C = 2), which the graph
+  divides by 255 itself (``RealDiv``), as SB3's ``preprocess_obs`` does before racer's network;
+  a lidar (N, D) as the env gives it;
+- each sensor's embedder, the embedders' outputs concatenated in racer's `SensorFusion` order
+  (the sensors' names sorted, as rl_coach's ``merger`` does; ``ConcatV2``), the middleware;
+- output, PPO: ``main_level/agent/main/online/network_1/ppo_head_0/policy``, for a discrete action
   space the ``Softmax`` (N, n) over the action list, in model_metadata.json's order; for a
   continuous one the Gaussian's means (N, 2), [steering, speed] in the [-1, 1] box before the
-  car's clip (an ``Identity``).
+  car's clip (an ``Identity``). SAC: ``main_level/agent/policy/online/network_0/
+  sac_policy_head_0/policy``, the means (N, 2) before the tanh, after the head's hidden layer.
 
 The torch network is rewritten layer by layer in NHWC, the layout of DeepRacer's graphs:
 convolution weights go from torch's OIHW to TensorFlow's HWIO, and the first dense layer after
@@ -36,11 +40,10 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.distributions import CategoricalDistribution, DiagGaussianDistribution
-from stable_baselines3.common.policies import ActorCriticPolicy
 from torch import nn
 
 from racer.errors import ExportError
-from racer.export.deepracer_model import INPUT_NAME, OUTPUT_NAME
+from racer.export.deepracer_model import _SCOPE, OUTPUT_NAME, input_name, output_name
 from racer.export.graphdef import DataType, GraphDef, NodeDef, TensorShape
 
 _NETWORK = "main_level/agent/main/online/network_1"
@@ -144,17 +147,40 @@ def _unsupported(where: str, what: str) -> str:
 class _Graph:
     """The GraphDef being written: its nodes, the last tensor and that tensor's shape.
 
-    ``shape`` is (H, W, C) in the convolutions and (features,) after the flatten;
-    ``flattened_from`` is the (H, W, C) that the next dense layer's rows must be permuted from.
+    ``shape`` is (H, W, C) in the convolutions and (features,) after the flatten; ``order``
+    gives, for each feature of a flat tensor, its index in torch's vector (torch flattens
+    (C, H, W), NHWC (H, W, C)), None when they are the same: the next dense layer's rows are
+    permuted by it.
     """
 
-    def __init__(self, sensor: str, shape: tuple[int, int, int]) -> None:
+    def __init__(self) -> None:
         self.nodes: list[NodeDef] = []
-        self.shape: tuple[int, ...] = shape
-        self.flattened_from: tuple[int, ...] | None = None
-        placeholder = TensorShape((-1, *shape))
-        self.tensor = INPUT_NAME.format(sensor=sensor)
-        self.add(self.tensor, "Placeholder", [], dtype=DataType.FLOAT, shape=placeholder)
+        self.shape: tuple[int, ...] = ()
+        self.tensor = ""
+        self.order: np.ndarray | None = None
+
+    def placeholder(self, name: str, shape: tuple[int, ...]) -> None:
+        """Start a branch at a float32 input of ``shape`` (batch axis left out)."""
+        self.tensor = self.add(name, "Placeholder", [], dtype=DataType.FLOAT,
+                               shape=TensorShape((-1, *shape)))  # fmt: skip
+        self.shape, self.order = shape, None
+
+    def merge(self, name: str, branches: list[tuple[str, tuple[int, ...], Any]]) -> None:
+        """Concatenate flat branches (tensor, shape, order) along the features.
+
+        This is rl_coach's merger; torch concatenates its embedders' outputs in the same order.
+        """
+        if any(len(shape) != 1 for _, shape, _ in branches):
+            raise ExportError("every sensor's embedder must end flat before the merger.")
+        orders, offset = [], 0
+        for _, (size,), order in branches:
+            orders.append(offset + (order if order is not None else np.arange(size)))
+            offset += size
+        axis = self.add(f"{name}/axis", "Const", [], dtype=DataType.INT32,
+                        value=np.array(-1, np.int32))  # fmt: skip
+        self.tensor = self.add(name, "ConcatV2", [t for t, _, _ in branches] + [axis],
+                               N=len(branches), Tidx=DataType.INT32)  # fmt: skip
+        self.shape, self.order = (offset,), np.concatenate(orders)
 
     def add(self, name: str, op: str, inputs: list[str], **attr: Any) -> str:
         """Append a node; float ops get TensorFlow's ``T`` attribute. Returns its name."""
@@ -179,12 +205,8 @@ class _Graph:
         if len(self.shape) != 1:
             raise ExportError(f"a dense layer in {scope} needs a flattened input, got (H, W, C) "
                               f"= {self.shape}: add a Flatten before it.")  # fmt: skip
-        if self.flattened_from is not None:  # torch's rows run (C, H, W), NHWC's (H, W, C)
-            h, w, c = self.flattened_from
-            kernel = weight.reshape(-1, c, h, w).transpose(2, 3, 1, 0).reshape(h * w * c, -1)
-            self.flattened_from = None
-        else:
-            kernel = weight.T
+        kernel = (weight[:, self.order] if self.order is not None else weight).T
+        self.order = None
         self.then(f"{scope}/MatMul", "MatMul", (f"{scope}/kernel", kernel), transpose_a=False,
                   transpose_b=False)  # fmt: skip
         self.then(f"{scope}/BiasAdd", "BiasAdd", (f"{scope}/bias", bias), data_format=b"NHWC")
@@ -217,7 +239,9 @@ class _Graph:
             name = f"{scope}/Flatten/flatten/Reshape"
             shape = (f"{name}/shape", np.array([-1, size]))
             self.then(name, "Reshape", shape, Tshape=DataType.INT32)
-            self.flattened_from = self.shape if len(self.shape) == 3 else None
+            if len(self.shape) == 3:  # graph feature (i, j, k) is torch's k * H * W + i * W + j
+                h, w, c = self.shape
+                self.order = np.arange(size).reshape(c, h, w).transpose(1, 2, 0).ravel()
             self.shape = (size,)
         else:
             self.dense(f"{scope}/Dense_{index}", layer[1], layer[2])
@@ -230,42 +254,101 @@ def _window(shape: tuple[int, ...], size: int, stride: int) -> tuple[int, int]:
     return (shape[0] - size) // stride + 1, (shape[1] - size) // stride + 1
 
 
-def policy_graph(policy: ActorCriticPolicy, sensor: str, where: str = "the policy") -> GraphDef:
-    """The frozen DeepRacer graph of a racer PPO policy (see the module doc).
+def _parts(extractor: nn.Module, sensors: dict[str, str], where: str) -> tuple[Any, Any]:
+    """The extractor as ([(sensor, embedder layers)] in merger order, middleware layers)."""
+    order = getattr(extractor, "order", None)
+    if order is not None:  # racer's SensorFusion: a camera and a lidar embedder, the middleware
+        branches = {extractor.image_key: extractor.camera, extractor.lidar_key: extractor.lidar}
+        embedders = [(key, _chain(branches[key])) for key in order]
+        return embedders, _chain(extractor.middleware)
+    layers = getattr(extractor, "layers", None)
+    if isinstance(layers, nn.Sequential) and len(layers) and isinstance(layers[0], nn.Sequential):
+        camera = _chain(layers[0])  # a preset: Sequential(camera embedder, *middleware)
+        return [(sensors["camera"], camera)], [m for m in _chain(layers)[len(camera):]]
+    modules = _chain(extractor)  # another plain chain: the middleware starts after the flatten
+    flat = next((i for i, m in enumerate(modules) if isinstance(m, nn.Flatten)), len(modules))
+    return [(sensors["camera"], modules[: flat + 1])], modules[flat + 1 :]
+
+
+def policy_graph(
+    policy: Any,
+    sensors: dict[str, str],
+    algorithm: str = "clipped_ppo",
+    where: str = "the policy",
+) -> GraphDef:
+    """The frozen DeepRacer graph of a racer PPO or SAC policy (see the module doc).
 
     Args:
-        policy: SB3's ``ActorCriticPolicy`` over one camera image, (C, H, W) as SB3 stores it.
-        sensor: the camera's DeepRacer name, e.g. ``"FRONT_FACING_CAMERA"``: the input's name.
+        policy: SB3's PPO ``ActorCriticPolicy`` or SAC policy, over one camera image ((C, H, W)
+            as SB3 stores it) or a Dict of a camera and a lidar keyed by their sensor names.
+        sensors: ``{"camera": name}`` and, with a lidar, ``"lidar": name``: DeepRacer's sensor
+            names, which name the inputs.
+        algorithm: ``"clipped_ppo"`` or ``"sac"``: the graph's scope and head.
         where: what the policy is (a run folder), for error messages.
 
     Returns:
-        The graph: input (N, H, W, C) float32 0-255, output the softmax (N, n) or means (N, 2).
+        The graph: inputs (N, H, W, C) float32 0-255 (and (N, D) lidar), output the softmax
+        (N, n) or the means (N, 2).
 
     Raises:
         ExportError: the policy's observation, action distribution or layers are not supported.
     """
-    space = policy.observation_space
-    if not isinstance(space, spaces.Box) or len(space.shape) != 3 or space.shape[0] > 4:
-        raise ExportError(f"Cannot export {where} for DeepRacer: it observes {space}; "
-                          "DeepRacer's graph takes one camera image (SB3's channel-first "
-                          "(C, H, W)).")  # fmt: skip
-    dist = policy.action_dist
-    if not isinstance(dist, CategoricalDistribution | DiagGaussianDistribution):
-        raise ExportError(_unsupported(where, f"a {type(dist).__name__} action distribution"))
-    channels, height, width = (int(n) for n in space.shape)
-    graph = _Graph(sensor, (height, width, channels))
-    if policy.normalize_images:  # SB3 divides uint8 images by 255; the graph gets raw 0-255
-        name = f"{_NETWORK}/{sensor}/truediv"
-        graph.then(name, "RealDiv", (f"{name}/y", np.float32(255.0)))
-    layers = _layers(_chain(policy.pi_features_extractor), where)
-    flat = next((i for i, layer in enumerate(layers) if layer[0] == "flatten"), len(layers))
-    for index, layer in enumerate(layers):
-        scope = f"{_NETWORK}/{sensor}" if index <= flat else f"{_NETWORK}/middleware_fc_embedder"
-        graph.layer(scope, index if index <= flat else index - flat - 1, layer)
+    sac = algorithm == "sac"
+    extractor = policy.actor.features_extractor if sac else policy.pi_features_extractor
+    spaces_by_sensor = _input_spaces(policy.observation_space, sensors, where)
+    if not sac and not isinstance(policy.action_dist,
+                                  CategoricalDistribution | DiagGaussianDistribution):  # fmt: skip
+        raise ExportError(_unsupported(where, f"a {type(policy.action_dist).__name__} action "
+                                       "distribution"))  # fmt: skip
+    network = f"{_SCOPE['sac']}/network_0" if sac else _NETWORK
+    graph = _Graph()
+    embedders, middleware = _parts(extractor, sensors, where)
+    ends = []
+    for sensor, modules in embedders:
+        space = spaces_by_sensor[sensor]
+        graph.placeholder(input_name(sensor, algorithm), space)
+        if len(space) == 3 and policy.normalize_images:  # SB3 divides images by 255
+            name = f"{network}/{sensor}/truediv"
+            graph.then(name, "RealDiv", (f"{name}/y", np.float32(255.0)))
+        for index, layer in enumerate(_layers(modules, where)):
+            graph.layer(f"{network}/{sensor}", index, layer)
+        ends.append((graph.tensor, graph.shape, graph.order))
+    if len(ends) > 1:
+        graph.merge(f"{network}/merger", ends)
+    for index, layer in enumerate(_layers(middleware, where)):
+        graph.layer(f"{network}/middleware_fc_embedder", index, layer)
+    if sac:
+        head = f"{network}/sac_policy_head_0"
+        for index, layer in enumerate(_layers(_chain(policy.actor.latent_pi), where)):
+            graph.layer(f"{head}/hidden", index, layer)
+        mean = policy.actor.mu
+        graph.dense(f"{head}/policy_mean", _array(mean.weight), _array(mean.bias))
+        graph.add(output_name(algorithm), "Identity", [graph.tensor])
+        return GraphDef(graph.nodes)
     for index, layer in enumerate(_layers(_chain(policy.mlp_extractor.policy_net), where)):
         graph.layer(f"{_HEAD}/hidden", index, layer)
     action = policy.action_net
     graph.dense(f"{_HEAD}/policy_fc", _array(action.weight), _array(action.bias))
-    op = "Softmax" if isinstance(dist, CategoricalDistribution) else "Identity"
+    op = "Softmax" if isinstance(policy.action_dist, CategoricalDistribution) else "Identity"
     graph.add(OUTPUT_NAME, op, [graph.tensor])
     return GraphDef(graph.nodes)
+
+
+def _input_spaces(space: Any, sensors: dict[str, str], where: str) -> dict[str, tuple[int, ...]]:
+    """Each sensor's input shape as the graph takes it: (H, W, C) for a camera, (D,) a lidar."""
+    def image(box: Any) -> tuple[int, ...]:
+        if not isinstance(box, spaces.Box) or len(box.shape) != 3 or box.shape[0] > 4:
+            raise ExportError(f"Cannot export {where} for DeepRacer: it observes {box}; "
+                              "DeepRacer's graph takes camera images (SB3's channel-first "
+                              "(C, H, W)).")  # fmt: skip
+        channels, height, width = (int(n) for n in box.shape)
+        return (height, width, channels)
+
+    if "lidar" not in sensors:
+        return {sensors["camera"]: image(space)}
+    if not isinstance(space, spaces.Dict) or set(space.spaces) != set(sensors.values()):
+        raise ExportError(f"Cannot export {where} for DeepRacer: it observes {space}, not a "
+                          f"Dict of its sensors {sorted(sensors.values())}.")  # fmt: skip
+    lidar = space[sensors["lidar"]]
+    return {sensors["camera"]: image(space[sensors["camera"]]),
+            sensors["lidar"]: (int(lidar.shape[0]),)}  # fmt: skip

@@ -7,17 +7,27 @@ graph with OpenVINO, the runtime the physical car uses, so no TensorFlow is need
 TensorFlow frontend reads the GraphDef itself and ignores the ``/device:GPU:0`` pins that real
 files carry on some nodes.
 
-The graph's contract (clipped PPO, discrete actions, one camera):
+The graph's contract (SPEC 11):
 
-- input ``main_level/agent/main/online/network_0/<SENSOR>/<SENSOR>``, float32 (N, 120, 160, C),
-  raw 0-255 grayscale (the graph divides by 255 itself); C = 1 for FRONT_FACING_CAMERA;
-- output ``main_level/agent/main/online/network_1/ppo_head_0/policy``, the softmax (N, n) over
-  the n entries of ``action_space`` in model_metadata.json, in the file's order, which is the
-  order of racer's discrete action indices.
+- one input per sensor, ``main_level/agent/<scope>/online/network_0/<SENSOR>/<SENSOR>``, with
+  scope ``main`` for clipped PPO and ``policy`` for SAC: the camera float32 (N, 120, 160, C), raw
+  0-255 grayscale (the graph divides by 255 itself), C = 1 (FRONT_FACING_CAMERA, LEFT_CAMERA) or
+  2 (STEREO_CAMERAS); a lidar (LIDAR, SECTOR_LIDAR, DISCRETIZED_SECTOR_LIDAR) float32 (N, D), the
+  values racer's env gives (`racer.sensors.lidar`);
+- output ``main_level/agent/main/online/network_1/ppo_head_0/policy`` for PPO: the softmax (N, n)
+  over the n entries of ``action_space`` in model_metadata.json, in the file's order (the order
+  of racer's discrete action indices), or for a continuous space the Gaussian's means (N, 2),
+  [steering, speed] in the [-1, 1] box; for SAC
+  ``main_level/agent/policy/online/network_0/sac_policy_head_0/policy``, the Gaussian's means
+  (N, 2) before its tanh.
 
-`DeepRacerPolicy.predict` takes racer's (N, H, W, C) uint8 camera frames unchanged and returns
-the argmax, as the car's inference node does. Continuous-action, SAC and lidar models are not
-supported yet: each is refused at load with an `ExportError` saying so.
+`DeepRacerPolicy.predict` takes racer's observations unchanged ((N, H, W, C) uint8 frames, or
+the env's dict of a camera and a lidar) and returns what DeepRacer's evaluation does with the
+output: the argmax of the softmax (as the car's inference node does); PPO's means clipped to
+[-1, 1] (the car and the simapp clip them, then scale to [low, high]); SAC's means through the
+tanh (the simapp's deterministic evaluation rescales tanh(mean) to [low, high]; the physical car
+clips the raw means instead, a difference in DeepRacer itself). racer's env takes actions in the
+same [-1, 1] box and scales them to the model_metadata.json's bounds.
 """
 
 from __future__ import annotations
@@ -38,10 +48,23 @@ from racer.formats.model_metadata import ModelMetadata, load_model_metadata
 DEFAULT_THREADS = 1
 """OpenVINO's inference threads by default: one, as for `racer.export.runner.OnnxPolicy`, which
 leaves the other core of a 2-core machine to the simulator."""
+_SCOPE = {"clipped_ppo": "main_level/agent/main/online", "sac": "main_level/agent/policy/online"}
 INPUT_NAME = "main_level/agent/main/online/network_0/{sensor}/{sensor}"
 """The PPO graph's input tensor for one sensor (SPEC 11), without TensorFlow's ``:0``."""
 OUTPUT_NAME = "main_level/agent/main/online/network_1/ppo_head_0/policy"
-"""The PPO graph's policy head: the softmax over the discrete actions (SPEC 11)."""
+"""The PPO graph's policy head: the softmax over the discrete actions, or the means (SPEC 11)."""
+SAC_OUTPUT_NAME = "main_level/agent/policy/online/network_0/sac_policy_head_0/policy"
+"""The SAC graph's policy head: the Gaussian's means before the tanh (SPEC 11)."""
+
+
+def input_name(sensor: str, algorithm: str = "clipped_ppo") -> str:
+    """The graph's input tensor for ``sensor`` under ``algorithm`` (clipped_ppo or sac)."""
+    return f"{_SCOPE[algorithm]}/network_0/{sensor}/{sensor}"
+
+
+def output_name(algorithm: str = "clipped_ppo") -> str:
+    """The graph's policy output under ``algorithm`` (clipped_ppo or sac)."""
+    return SAC_OUTPUT_NAME if algorithm == "sac" else OUTPUT_NAME
 METADATA_NAME = "model_metadata.json"
 _NUMBERED = re.compile(r"model_(\d+)\.pb")
 _INSTALL = "pip install 'racer[deepracer]' (or pip install openvino)"
@@ -67,9 +90,9 @@ class DeepRacerPolicy:
 
     Raises:
         ExportError: OpenVINO is not installed; no graph or no model_metadata.json at the path;
-            the file is not a frozen graph OpenVINO can read; the graph lacks DeepRacer's input
-            or policy output; its action count differs from the metadata's; or the model is of a
-            kind not supported yet (continuous actions, SAC, lidar).
+            the file is not a frozen graph OpenVINO can read; the graph lacks DeepRacer's inputs
+            for the metadata's sensors or its policy output; or its output's width differs
+            from the metadata's action count (2 for a continuous space).
         ConfigError: the model_metadata.json is invalid.
     """
 
@@ -97,12 +120,20 @@ class DeepRacerPolicy:
         """The model_metadata.json the model was trained with."""
         self.metadata: ModelMetadata = load_model_metadata(self.metadata_path, strict=False)
         """The parsed model_metadata.json (its action space gives the actions' order)."""
-        _check_supported(self.metadata, self.metadata_path)
-        self.input_name = INPUT_NAME.format(sensor=self.metadata.camera)
+        algorithm = self.metadata.training_algorithm
+        self.input_name = input_name(self.metadata.camera, algorithm)
         """The graph's camera input tensor."""
-        model = _read_graph(self.path)
-        self._input, camera = _port(model.inputs, self.input_name, self.path, "input")
-        self._output, head = _port(model.outputs, OUTPUT_NAME, self.path, "output")
+        self.lidar_input_name = (input_name(self.metadata.lidar, algorithm)
+                                 if self.metadata.lidar else None)  # fmt: skip
+        """The graph's lidar input tensor, or None for a camera-only model."""
+        self.output_name = output_name(algorithm)
+        """The graph's policy output tensor."""
+        model = read_openvino_model(self.path)
+        self._input, camera = find_port(model.inputs, self.input_name, self.path, "input")
+        self._lidar = None
+        if self.lidar_input_name is not None:
+            self._lidar, _ = find_port(model.inputs, self.lidar_input_name, self.path, "input")
+        self._output, head = find_port(model.outputs, self.output_name, self.path, "output")
         shape = camera.get_partial_shape()
         if shape.rank.is_dynamic or shape.rank.get_length() != 4:
             raise ExportError(f"{self.path}: input {self.input_name} must be (N, H, W, C) camera "
@@ -112,7 +143,7 @@ class DeepRacerPolicy:
         )
         """(H, W, C) of one camera frame; None where the graph accepts any size."""
         self._check_action_count(head.get_partial_shape())
-        self._request = _compile(model, num_threads).create_infer_request()
+        self._request = compile_model(model, num_threads).create_infer_request()
 
     @property
     def origin(self) -> Path:
@@ -121,48 +152,83 @@ class DeepRacerPolicy:
 
     @property
     def action_space_type(self) -> str:
-        """``"discrete"`` (the only kind supported so far)."""
+        """``"discrete"`` or ``"continuous"``, from the model_metadata.json."""
         return self.metadata.action_space_type
 
     @property
     def action_count(self) -> int:
-        """n, the number of discrete actions (the softmax's width)."""
-        return self.metadata.action_space.n  # type: ignore[union-attr]
+        """The output's width: n discrete actions (the softmax), or 2 means (continuous)."""
+        space = self.metadata.action_space
+        return space.n if self.action_space_type == "discrete" else 2  # type: ignore[union-attr]
 
-    def probabilities(self, observations: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-        """The policy's softmax for a batch of camera frames.
+    def outputs(self, observations: Any) -> npt.NDArray[np.float32]:
+        """The graph's policy output for a batch of observations.
 
         Args:
             observations: (N, H, W, C) uint8 camera frames, as racer's env gives them (raw
-                0-255 grayscale: the graph scales them itself).
+                0-255 grayscale: the graph scales them itself); for a model with a lidar, the
+                env's dict of those frames and the (N, D) lidar under their sensor names.
 
         Returns:
-            (N, n) float32 action probabilities, in the order of the metadata's action_space.
+            (N, n) float32: the softmax over the metadata's actions (discrete PPO), or the
+            Gaussian's means (N, 2) before the car's clip (continuous PPO) or SAC's tanh.
 
         Raises:
-            ExportError: the frames are not a (N, H, W, C) uint8 array of the model's shape.
+            ExportError: the observations do not fit the model.
         """
+        inputs: dict[int, np.ndarray] = {}
+        if self._lidar is not None:
+            if not isinstance(observations, dict):
+                raise ExportError(f"{self.path.name} takes a camera and a lidar: pass the env's "
+                                  f"dict of {self.metadata.camera} and {self.metadata.lidar}, got "
+                                  f"{type(observations).__name__}.")  # fmt: skip
+            missing = [k for k in (self.metadata.camera, self.metadata.lidar)
+                       if k not in observations]  # fmt: skip
+            if missing:
+                raise ExportError(f"the observations for {self.path.name} lack {missing}.")
+            lidar = np.asarray(observations[self.metadata.lidar], dtype=np.float32)
+            inputs[self._lidar] = lidar
+            observations = observations[self.metadata.camera]
         self._check(observations)
-        frames = observations.astype(np.float32)
+        inputs[self._input] = observations.astype(np.float32)
         try:
-            result = self._request.infer({self._input: frames})
+            result = self._request.infer(inputs)
         except Exception as exc:  # OpenVINO raises plain RuntimeErrors
             raise ExportError(f"OpenVINO failed to run {self.path}: {exc}") from exc
         return np.asarray(result[self._output], dtype=np.float32)
 
-    def predict(self, observations: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
-        """The deterministic actions: the argmax of the softmax, as DeepRacer's car takes it.
-
-        Args:
-            observations: (N, H, W, C) uint8 camera frames, as racer's env gives them.
-
-        Returns:
-            (N,) int64 action indices into the metadata's action_space: what ``env.step`` takes.
+    def probabilities(self, observations: Any) -> npt.NDArray[np.float32]:
+        """The softmax (N, n) of a discrete model (see `outputs`).
 
         Raises:
-            ExportError: the frames do not fit the model (see `probabilities`).
+            ExportError: the model has a continuous action space, or the observations do not
+                fit it.
         """
-        return np.argmax(self.probabilities(observations), axis=1).astype(np.int64)
+        if self.action_space_type != "discrete":
+            raise ExportError(f"{self.path.name} has a continuous action space: it outputs "
+                              "means, not probabilities (use outputs or predict).")  # fmt: skip
+        return self.outputs(observations)
+
+    def predict(self, observations: Any) -> npt.NDArray[Any]:
+        """The deterministic actions, as DeepRacer's evaluation takes them (see the module doc).
+
+        Args:
+            observations: what `outputs` takes.
+
+        Returns:
+            Discrete: (N,) int64 action indices into the metadata's action_space. Continuous:
+            (N, 2) float32 [steering, speed] in the [-1, 1] box: PPO's means clipped, SAC's
+            through the tanh. Either is what ``env.step`` takes.
+
+        Raises:
+            ExportError: the observations do not fit the model (see `outputs`).
+        """
+        out = self.outputs(observations)
+        if self.action_space_type == "discrete":
+            return np.argmax(out, axis=1).astype(np.int64)
+        if self.metadata.training_algorithm == "sac":
+            return np.tanh(out).astype(np.float32)
+        return np.clip(out, -1.0, 1.0).astype(np.float32)
 
     def _check(self, observations: Any) -> None:
         """Raise ExportError unless ``observations`` is a batch of the model's uint8 frames."""
@@ -189,14 +255,18 @@ class DeepRacerPolicy:
         """Raise ExportError unless the policy head is (N, n) with the metadata's n."""
         width = list(shape)[-1] if shape.rank.is_static and shape.rank.get_length() == 2 else None
         if width is None or not width.is_static or width.get_length() != self.action_count:
+            what = (f"lists {self.action_count} actions" if self.action_space_type == "discrete"
+                    else "has a continuous action space (2 means)")  # fmt: skip
             raise ExportError(
-                f"{self.path}: the policy output {OUTPUT_NAME} has shape {shape}, but "
-                f"{self.metadata_path} lists {self.action_count} actions. Give the "
-                "model_metadata.json the model was trained with (metadata=...)."
+                f"{self.path}: the policy output {self.output_name} has shape {shape}, but "
+                f"{self.metadata_path} {what}. Give the model_metadata.json the model was "
+                "trained with (metadata=...)."
             )
 
     def __repr__(self) -> str:
-        return f"DeepRacerPolicy({str(self.origin)!r}, {self.action_count} actions)"
+        kind = (f"{self.action_count} actions" if self.action_space_type == "discrete"
+                else f"continuous {self.metadata.training_algorithm}")  # fmt: skip
+        return f"DeepRacerPolicy({str(self.origin)!r}, {kind})"
 
 
 def find_graph(path: Path, iteration: int | None = None) -> Path:
@@ -268,35 +338,24 @@ def find_metadata(graph: Path) -> Path:
     )
 
 
-def _check_supported(metadata: ModelMetadata, source: Path) -> None:
-    """Raise ExportError for the kinds of DeepRacer model racer cannot run yet."""
-    if metadata.training_algorithm != "clipped_ppo" or metadata.action_space_type != "discrete":
-        raise ExportError(
-            f"{source}: a {metadata.training_algorithm} model with a {metadata.action_space_type} "
-            "action space; racer runs DeepRacer's clipped_ppo models with discrete actions so far "
-            "(continuous and SAC policy heads are not read yet)."
-        )
-    if metadata.lidar is not None:
-        raise ExportError(
-            f"{source}: sensor {list(metadata.sensor)} includes a lidar; racer runs DeepRacer "
-            "models with one camera input so far."
-        )
+def find_port(ports: list[Any], name: str, path: Path, kind: str) -> tuple[int, Any]:
+    """The index and port of the graph's input or output ``name`` (with or without ``:0``).
 
-
-def _port(ports: list[Any], name: str, path: Path, kind: str) -> tuple[int, Any]:
-    """The index and port of the graph's input or output ``name`` (with or without ``:0``)."""
+    Raises:
+        ExportError: the graph has no such port, naming the ones it has.
+    """
     for index, port in enumerate(ports):
         if name in port.get_names() or f"{name}:0" in port.get_names():
             return index, port
     have = sorted(n for port in ports for n in port.get_names())
     raise ExportError(
-        f"{path} is a TensorFlow graph but not a DeepRacer PPO policy of this model_metadata: it "
+        f"{path} is a TensorFlow graph but not a DeepRacer policy of this model_metadata: it "
         f"has no {kind} {name}; its {kind}s are {have}. Check that the .pb and its "
         "model_metadata.json belong together."
     )
 
 
-def _read_graph(path: Path) -> Any:
+def read_openvino_model(path: Path) -> Any:
     """OpenVINO's model of the frozen graph at ``path``."""
     openvino = _import_openvino()
     try:
@@ -309,7 +368,7 @@ def _read_graph(path: Path) -> Any:
         ) from exc
 
 
-def _compile(model: Any, num_threads: int | None) -> Any:
+def compile_model(model: Any, num_threads: int | None) -> Any:
     """The model compiled for OpenVINO's CPU plugin, in float32."""
     openvino = _import_openvino()
     # On CPUs with bfloat16 units (AVX512-BF16, AMX) OpenVINO's CPU default is bf16, which moves

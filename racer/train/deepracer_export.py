@@ -53,7 +53,7 @@ def export_deepracer(
     Raises:
         ConfigError: not a run folder, or no such checkpoint.
         CheckpointError: a damaged checkpoint, or one that carries pickled objects.
-        ExportError: a model the export does not support yet (SAC, a lidar), OpenVINO missing,
+        ExportError: a network the export does not translate, OpenVINO missing,
             or an export that differs from the torch policy.
     """
     loaded = load_policy(run_dir, checkpoint)
@@ -66,10 +66,12 @@ def export_deepracer(
     return replace(export, check=check)
 
 
-def drive_frames(loaded: LoadedPolicy, steps: int) -> np.ndarray:
-    """(steps, H, W, C) uint8: the camera frames one car sees, driven by the policy on its track.
+def drive_frames(loaded: LoadedPolicy, steps: int) -> Any:
+    """What one car sees, driven by the policy on its track, ``steps`` observations.
 
-    The car restarts when an episode ends, with seed 0, so the frames are the same every time.
+    (steps, H, W, C) uint8 camera frames, or for a model with a lidar the env's dict of those
+    and the (steps, D) lidar. The car restarts when an episode ends, with seed 0, so the
+    observations are the same every time.
     """
     core = RacerCore(loaded.env, 1, no_reward)
     seen: list[Any] = []
@@ -84,4 +86,6 @@ def drive_frames(loaded: LoadedPolicy, steps: int) -> np.ndarray:
             pass  # the driver keeps what the policy saw
     finally:
         core.close()
+    if isinstance(seen[0], dict):
+        return {key: np.concatenate([obs[key] for obs in seen]) for key in seen[0]}
     return np.concatenate(seen)

@@ -168,8 +168,10 @@ def test_missing_and_broken_files_are_clear_errors(tmp_path):
 
 @pytest.mark.parametrize(("metadata", "message"), [
     ("discrete_five_actions.json", "lists 5 actions"),
-    ("continuous_ppo.json", "discrete actions so far"),
-    ("discrete_lidar.json", "one camera input so far"),
+    ("continuous_ppo.json", r"shape \[\?,12\], but .* has a continuous action space \(2 means\)"),
+    ("discrete_lidar.json", r"not a DeepRacer policy of this model_metadata: it has no input "
+                            r"main_level/agent/main/online/network_0/SECTOR_LIDAR/SECTOR_LIDAR"),
+    ("continuous_sac.json", r"no input main_level/agent/policy/online/network_0/FRONT_FACING"),
 ])  # fmt: skip
 def test_metadata_that_does_not_fit_the_graph_is_refused(metadata, message):
     require(MODEL)
