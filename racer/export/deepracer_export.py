@@ -11,7 +11,7 @@
   preset is not a name DeepRacer's tools accept, the car does not read the field, and racer
   tells the network from the graph's layers when it reads the model back;
 - ``model.tar.gz``: the physical car's archive, ``model.pb`` and ``model_metadata.json`` at its
-  root, the layout `racer.export.deepracer_archive.unpack_model_archive` reads.
+  root, the layout `racer.formats.model_archive.unpack_model_archive` reads.
 
 `check_deepracer_export` loads the archive as the car does, with OpenVINO (through racer's
 importer `racer.export.deepracer_model.DeepRacerPolicy`), and compares its outputs with the
@@ -39,10 +39,10 @@ from stable_baselines3.sac.policies import SACPolicy
 
 from racer.errors import ExportError
 from racer.export.common import DEFAULT_ATOL, TIE_TOLERANCE, max_abs_diff, write_atomically
-from racer.export.deepracer_archive import pack_model_archive
 from racer.export.deepracer_graph import policy_graph
 from racer.export.deepracer_model import METADATA_NAME, DeepRacerPolicy
 from racer.export.graphdef import encode_graph
+from racer.formats.model_archive import pack_model_archive
 from racer.formats.model_metadata import ModelMetadata, load_model_metadata
 
 GRAPH_NAME = "model.pb"

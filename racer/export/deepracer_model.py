@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from racer.errors import ExportError
-from racer.export.deepracer_archive import is_model_archive, unpack_model_archive
+from racer.formats.model_archive import is_model_archive, unpack_model_archive
 from racer.formats.model_metadata import ModelMetadata, load_model_metadata
 
 DEFAULT_THREADS = 1
@@ -82,7 +82,7 @@ class DeepRacerPolicy:
     Args:
         path: the ``.pb`` file, a folder holding ``model.pb``, ``model_<n>.pb`` files (the
             newest is taken) or exactly one ``.pb``, or the car's ``.tar.gz`` archive
-            (`racer.export.deepracer_archive`).
+            (`racer.formats.model_archive`).
         metadata: the model's ``model_metadata.json``; by default the one beside the graph, or
             in the folder above it (a console download keeps the graph in ``agent/``).
         iteration: in a folder of ``model_<n>.pb`` files, take ``model_<iteration>.pb``.

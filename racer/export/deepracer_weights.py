@@ -1,8 +1,9 @@
-"""A DeepRacer frozen graph's policy weights loaded into a racer PPO policy (DeepRacer's clone).
+"""A DeepRacer frozen graph's policy weights loaded into a racer policy (DeepRacer's clone).
 
 ``racer train --pretrained MODEL.pb`` starts a run from a model trained on DeepRacer, as the
 console's "clone" starts from an earlier model. The frozen graph holds the policy network only
-(rl_coach freezes ``ppo_head_0/policy``; the value network is not in the file), so the clone gets:
+(rl_coach freezes the policy output; the value network, SAC's critics and the Gaussian's
+log-std are not in the file), so the clone gets:
 
 - the features extractor and the action head from the graph, layer by layer
   (`racer.export.deepracer_layers` reads them; convolution kernels go from TensorFlow's HWIO to
@@ -11,8 +12,8 @@ console's "clone" starts from an earlier model. The frozen graph holds the polic
   action probabilities (discrete) or means (continuous) equal the graph's;
 - batch norms set to the graph's (running mean 0, variance 1 - eps, so that the evaluation form
   is exactly the graph's affine map) or to the identity where the graph folded them away;
-- the value head (and a separate value extractor's, where the policy has one) freshly
-  initialised, the extractor's weights copied from the policy's.
+- the value head (PPO) or the critics' heads and the log-std head (SAC) freshly initialised; a
+  separate value extractor, or SAC's critics' extractors, copied from the actor's.
 
 The policy's network must be the graph's: same layers, kernel sizes, strides and widths. Which
 racer network preset that is, `matches` tells.
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.distributions import CategoricalDistribution, DiagGaussianDistribution
-from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.sac.policies import SACPolicy
 from torch import nn
 
 from racer.errors import ExportError
@@ -34,10 +35,14 @@ from racer.export.deepracer_graph import _ACTIVATIONS, _SKIPPED, _chain, _pair
 from racer.export.deepracer_layers import GraphLayers
 
 
-def _actor_modules(policy: ActorCriticPolicy) -> list[nn.Module]:
-    """The policy path's leaf layers, as a plain chain: extractor, policy MLP, action head."""
-    modules = [*_chain(policy.pi_features_extractor), *_chain(policy.mlp_extractor.policy_net),
-               policy.action_net]  # fmt: skip
+def _actor_modules(policy: Any) -> list[nn.Module]:
+    """The policy path's leaf layers, as a plain chain: extractor, hidden layers, action head."""
+    if isinstance(policy, SACPolicy):
+        actor = policy.actor
+        modules = [*_chain(actor.features_extractor), *_chain(actor.latent_pi), actor.mu]
+    else:
+        modules = [*_chain(policy.pi_features_extractor),
+                   *_chain(policy.mlp_extractor.policy_net), policy.action_net]  # fmt: skip
     return [m for m in modules if not isinstance(m, _SKIPPED)]
 
 
@@ -62,11 +67,17 @@ def _describe(modules: list[nn.Module]) -> str:
     return ", ".join(words)
 
 
-def _assignments(policy: ActorCriticPolicy, graph: GraphLayers) -> list[tuple[nn.Module, Any]]:
-    """Each torch layer paired with the graph layer (or None) it takes; None if they differ."""
-    distribution = policy.action_dist
+def _same_head(policy: Any, graph: GraphLayers) -> bool:
+    """True when the graph's output is what the policy's head gives: softmax or means."""
+    if isinstance(policy, SACPolicy):
+        return graph.output == "Identity"
     wanted = {"Softmax": CategoricalDistribution, "Identity": DiagGaussianDistribution}
-    if not isinstance(distribution, wanted[graph.output]):
+    return isinstance(policy.action_dist, wanted[graph.output])
+
+
+def _assignments(policy: Any, graph: GraphLayers) -> list[tuple[nn.Module, Any]]:
+    """Each torch layer paired with the graph layer (or None) it takes; None if they differ."""
+    if not _same_head(policy, graph):
         return []
     layers = list(graph.layers)
     pairs: list[tuple[nn.Module, Any]] = []
@@ -102,12 +113,12 @@ def _assignments(policy: ActorCriticPolicy, graph: GraphLayers) -> list[tuple[nn
     return pairs if not layers else []
 
 
-def matches(policy: ActorCriticPolicy, graph: GraphLayers) -> bool:
+def matches(policy: Any, graph: GraphLayers) -> bool:
     """True when ``policy``'s actor is the graph's network, layer for layer."""
     return bool(_assignments(policy, graph)) and _fits_input(policy, graph)
 
 
-def _fits_input(policy: ActorCriticPolicy, graph: GraphLayers) -> bool:
+def _fits_input(policy: Any, graph: GraphLayers) -> bool:
     space = policy.observation_space
     if not isinstance(space, spaces.Box) or len(space.shape) != 3:
         return False
@@ -115,11 +126,11 @@ def _fits_input(policy: ActorCriticPolicy, graph: GraphLayers) -> bool:
     return graph.input_shape == (height, width, channels)
 
 
-def load_graph_weights(policy: ActorCriticPolicy, graph: GraphLayers, where: str) -> None:
+def load_graph_weights(policy: Any, graph: GraphLayers, where: str) -> None:
     """Set ``policy``'s actor to the graph's weights (see the module doc), in place.
 
     Args:
-        policy: SB3's ``ActorCriticPolicy`` over one camera image (racer's PPO policy).
+        policy: SB3's PPO ``ActorCriticPolicy`` or ``SACPolicy`` over one camera image.
         graph: the graph's layers (`racer.export.deepracer_layers.read_policy_layers`).
         where: the model file, for error messages.
 
@@ -168,7 +179,11 @@ def load_graph_weights(policy: ActorCriticPolicy, graph: GraphLayers, where: str
                 raise ExportError(f"{where} scales its camera input (x {graph.scale:g} + "
                                   f"{graph.offset:g}) before a {module}, which racer cannot fold "
                                   "into the first layer.")  # fmt: skip
-        if policy.vf_features_extractor is not policy.pi_features_extractor:
+        if isinstance(policy, SACPolicy):  # the critics start from the actor's camera layers
+            for critic in (policy.critic, policy.critic_target):
+                critic.features_extractor.load_state_dict(
+                    policy.actor.features_extractor.state_dict())
+        elif policy.vf_features_extractor is not policy.pi_features_extractor:
             policy.vf_features_extractor.load_state_dict(policy.pi_features_extractor.state_dict())
 
 

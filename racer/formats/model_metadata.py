@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from racer.errors import ConfigError
+from racer.errors import ConfigError, ExportError
+from racer.formats.model_archive import is_model_archive, read_archive_member
 from racer.physics.actions import (
     _MISSING,
     CONSOLE_CONTINUOUS_SPEED_RANGE,
@@ -479,7 +480,8 @@ def load_model_metadata(path: str | Path, strict: bool = True) -> ModelMetadata:
     """Read and validate a model_metadata.json file (see ``parse_model_metadata``).
 
     Args:
-        path: The JSON file.
+        path: The JSON file, or the car's model archive (``.tar.gz``) holding it
+            (`racer.formats.model_archive`).
         strict: Apply the console's limits; see ``parse_model_metadata``.
 
     Returns:
@@ -491,7 +493,12 @@ def load_model_metadata(path: str | Path, strict: bool = True) -> ModelMetadata:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        if is_model_archive(path):  # the car's archive: its model_metadata.json
+            text = read_archive_member(path, "model_metadata.json").decode("utf-8")
+        else:
+            text = path.read_text(encoding="utf-8")
+    except ExportError as error:
+        raise ConfigError(str(error)) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(
             f"{path}: cannot read the model metadata file ({error}). Check the path; a DeepRacer "

@@ -7,12 +7,14 @@
   sensors; or
 - a DeepRacer model (`racer.export.deepracer_model.is_deepracer_model`): a ``model.pb`` with its
   ``model_metadata.json`` beside it or one folder up (a console or DROA download's ``agent/``),
-  or a deepracer-for-cloud model folder of ``model_<n>.pb`` files (the newest). Its frozen graph
-  holds the policy network; `racer.export.deepracer_weights` loads it into the new run's PPO
-  policy, and the value head starts fresh. Unless the run names its own, the model's
-  model_metadata.json becomes the run's (its action space, sensors) and the racer network preset
-  that is the graph's network becomes the run's (`clone_config`). Reading the graph needs no
-  TensorFlow and no OpenVINO, and runs nothing from the file.
+  a deepracer-for-cloud model folder of ``model_<n>.pb`` files (the newest), or the car's
+  ``.tar.gz`` archive of both (read in place; the run's model_metadata.json is the archive's).
+  Its frozen graph holds the policy network; `racer.export.deepracer_weights` loads it into the
+  new run's PPO or SAC policy, and the value head (or SAC's critics' heads) starts fresh. Unless
+  the run names its own, the model's model_metadata.json becomes the run's (its action space,
+  sensors) and the racer network preset that is the graph's network becomes the run's
+  (`clone_config`). Reading the graph needs no TensorFlow and no OpenVINO, and runs nothing
+  from the file.
 
 Everything is checked before the new run's folder exists, so a refused start leaves nothing
 behind that blocks a retry.
@@ -25,18 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from racer.env.config import load_metadata
-from racer.errors import ConfigError
-from racer.export.deepracer_archive import is_model_archive
+from racer.errors import ConfigError, ExportError
 from racer.export.deepracer_layers import GraphLayers, read_policy_layers
 from racer.export.deepracer_model import (
-    INPUT_NAME,
-    OUTPUT_NAME,
     find_graph,
     find_metadata,
+    input_name,
     is_deepracer_model,
+    output_name,
 )
 from racer.export.deepracer_weights import load_graph_weights, matches
-from racer.export.graphdef import read_graph
+from racer.export.graphdef import decode_graph, read_graph
+from racer.formats.model_archive import is_model_archive, read_archive_member
 from racer.formats.model_metadata import load_model_metadata
 from racer.logs.run_folder import RunFolder
 from racer.train.checkpoint import env_spaces, load_checkpoint
@@ -66,8 +68,10 @@ def clone_config(config: TrainConfig, source: str | Path) -> TrainConfig:
     if not config.network:
         layers = _graph_layers(graph_path, metadata_path)
         observation_space, action_space = env_spaces(config.env)
+        algorithm = load_metadata(config.env).training_algorithm
         for preset in PRESETS:
-            policy = _policy(observation_space, action_space, policy_kwargs(preset))
+            kwargs = policy_kwargs(preset, sac=algorithm == "sac")
+            policy = _policy(observation_space, action_space, kwargs, algorithm=algorithm)
             if matches(policy, layers):
                 return replace(config, network=preset)
         raise ConfigError(
@@ -131,21 +135,24 @@ def _deepracer_weights(path: Path, config: TrainConfig, metadata: Any) -> dict[s
     _check_same(graph_path, metadata_path, metadata)
     layers = _graph_layers(graph_path, metadata_path)
     observation_space, action_space = env_spaces(config.env)
-    policy = _policy(observation_space, action_space, run_policy_kwargs(config, metadata))
+    policy = _policy(observation_space, action_space, run_policy_kwargs(config, metadata),
+                     algorithm=metadata.training_algorithm)  # fmt: skip
     load_graph_weights(policy, layers, str(graph_path))
     actor = ("features_extractor.", "pi_features_extractor.", "vf_features_extractor.",
-             "mlp_extractor.policy_net.", "action_net.")  # fmt: skip
+             "mlp_extractor.policy_net.", "action_net.", "actor.features_extractor.",
+             "actor.latent_pi.", "actor.mu.", "critic.features_extractor.",
+             "critic_target.features_extractor.")  # fmt: skip
     return {k: v for k, v in policy.state_dict().items() if k.startswith(actor)}
 
 
 def _check_same(graph_path: Path, metadata_path: Path, metadata: Any) -> None:
     """Refuse a run whose algorithm, action space or sensors are not the DeepRacer model's."""
     model = load_model_metadata(metadata_path, strict=False)
-    if model.training_algorithm != "clipped_ppo" or metadata.training_algorithm != "clipped_ppo":
+    if model.training_algorithm != metadata.training_algorithm:
         raise ConfigError(
-            f"{graph_path}: racer starts clipped_ppo runs from DeepRacer's clipped_ppo models; "
-            f"this model is {model.training_algorithm}, the run {metadata.training_algorithm}. "
-            "Train with the model's own model_metadata.json, or from scratch."
+            f"{graph_path} was trained with {model.training_algorithm}, this run trains with "
+            f"{metadata.training_algorithm}: they must match to start from it. Leave out "
+            "--model-metadata to take the model's."
         )
     if model.action_space != metadata.action_space or model.sensor != metadata.sensor:
         raise ConfigError(
@@ -168,29 +175,34 @@ def start_from(policy: Any, weights: dict[str, Any]) -> None:
 
 
 def _model_files(path: Path) -> tuple[Path, Path]:
-    """A DeepRacer model's graph and model_metadata.json (archives are unpacked by the user)."""
+    """A DeepRacer model's graph and model_metadata.json; the car's archive is both."""
     if is_model_archive(path):
-        raise ConfigError(
-            f"{path} is the car's archive; to start a run from it, unpack it (tar -xzf {path} "
-            "-C FOLDER) and give FOLDER/model.pb, whose model_metadata.json lies beside it."
-        )
+        return path, path
     graph = find_graph(path)
     return graph, find_metadata(graph)
 
 
 def _graph_layers(graph_path: Path, metadata_path: Path) -> GraphLayers:
-    """The policy network of a DeepRacer PPO model's frozen graph."""
+    """The policy network of a DeepRacer model's frozen graph (or of the car's archive)."""
     metadata = load_model_metadata(metadata_path, strict=False)
     if metadata.lidar is not None:
         raise ConfigError(f"{graph_path}: its sensors {list(metadata.sensor)} include a lidar; "
                           "racer starts runs from DeepRacer camera models only.")  # fmt: skip
-    camera = INPUT_NAME.format(sensor=metadata.camera)
-    return read_policy_layers(read_graph(graph_path), camera, OUTPUT_NAME, graph_path)
+    algorithm = metadata.training_algorithm
+    camera = input_name(metadata.camera, algorithm)
+    if is_model_archive(graph_path):
+        try:
+            graph = decode_graph(read_archive_member(graph_path, "model.pb"))
+        except ExportError as exc:
+            raise ExportError(f"{graph_path}: its model.pb is {exc}") from None
+    else:
+        graph = read_graph(graph_path)
+    return read_policy_layers(graph, camera, output_name(algorithm), graph_path)
 
 
 def _policy(observation_space: Any, action_space: Any, kwargs: dict[str, Any],
-            policy_class: Any = None) -> Any:  # fmt: skip
-    """A fresh SB3 PPO policy for the spaces and ``policy_kwargs``, on the CPU."""
+            policy_class: Any = None, algorithm: str = "clipped_ppo") -> Any:  # fmt: skip
+    """A fresh SB3 policy of ``algorithm`` for the spaces and ``policy_kwargs``, on the CPU."""
     if policy_class is None:
-        policy_class = algorithm_class("clipped_ppo").policy_aliases[policy_name(observation_space)]
+        policy_class = algorithm_class(algorithm).policy_aliases[policy_name(observation_space)]
     return policy_class(observation_space, action_space, lambda _: 0.0, **kwargs)

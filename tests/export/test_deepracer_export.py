@@ -27,7 +27,6 @@ from torch import nn
 from racer.env.config import EnvConfig
 from racer.env.vec_env import RacerVecEnv
 from racer.errors import ExportError
-from racer.export.deepracer_archive import unpack_model_archive
 from racer.export.deepracer_export import (
     DeepRacerExport,
     check_deepracer_export,
@@ -43,6 +42,7 @@ from racer.export.graphdef import (
     encode_graph,
     read_graph,
 )
+from racer.formats.model_archive import unpack_model_archive
 from racer.formats.model_metadata import load_model_metadata
 from racer.train.networks import PRESETS, policy_kwargs
 from tests.conftest import SHARED

@@ -16,10 +16,11 @@ import pytest
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.policies import ActorCriticCnnPolicy
+from stable_baselines3.sac.policies import SACPolicy
 
 from racer.errors import ExportError
 from racer.export.deepracer_layers import read_policy_layers
-from racer.export.deepracer_model import INPUT_NAME, OUTPUT_NAME
+from racer.export.deepracer_model import INPUT_NAME, OUTPUT_NAME, input_name, output_name
 from racer.export.deepracer_weights import load_graph_weights, matches
 from racer.export.graphdef import read_graph
 from racer.train.networks import PRESETS, policy_kwargs
@@ -42,33 +43,40 @@ def _outputs(policy, frames: np.ndarray) -> np.ndarray:
     policy.set_training_mode(False)
     obs, _ = policy.obs_to_tensor(frames.transpose(0, 3, 1, 2))
     with torch.no_grad():
+        if isinstance(policy, SACPolicy):
+            return policy.actor.get_action_dist_params(obs)[0].numpy()
         distribution = policy.get_distribution(obs).distribution
     probs = getattr(distribution, "probs", None)
     return (probs if probs is not None else distribution.mean).numpy()
 
 
-def _fresh(preset: str, observation_space, action_space):
-    return ActorCriticCnnPolicy(observation_space, action_space, lambda _: 0.0,
-                                **policy_kwargs(preset))  # fmt: skip
+def _fresh(preset: str, observation_space, action_space, sac: bool = False):
+    policy_class = SACPolicy if sac else ActorCriticCnnPolicy
+    return policy_class(observation_space, action_space, lambda _: 0.0,
+                        **policy_kwargs(preset, sac=sac))  # fmt: skip
 
 
-def _layers(path, sensor="FRONT_FACING_CAMERA"):
-    return read_policy_layers(read_graph(path), INPUT_NAME.format(sensor=sensor), OUTPUT_NAME, path)
+def _layers(path, sensor="FRONT_FACING_CAMERA", algorithm="clipped_ppo"):
+    return read_policy_layers(read_graph(path), input_name(sensor, algorithm),
+                              output_name(algorithm), path)  # fmt: skip
 
 
-@pytest.mark.parametrize("case", CAMERA_CASES)
+@pytest.mark.parametrize("case", [*CAMERA_CASES, "sac"])
 def test_an_exported_graph_loads_back_into_its_preset(case, folder):  # noqa: F811
     preset, metadata = CASES[case]
     original = _model(case).policy
     export = _export(case, folder)
     sensor = "STEREO_CAMERAS" if case == "stereo" else "FRONT_FACING_CAMERA"
-    layers = _layers(export.graph, sensor)
+    sac = case == "sac"
+    layers = _layers(export.graph, sensor, "sac" if sac else "clipped_ppo")
     assert layers.scale == pytest.approx(1 / 255) and layers.offset == 0.0
-    policy = _fresh(preset, original.observation_space, original.action_space)
+    spaces_ = (original.observation_space, original.action_space)
+    policy = _fresh(preset, *spaces_, sac=sac)
     assert matches(policy, layers)
     others = [p for p in PRESETS if p != preset]
-    assert not any(matches(_fresh(p, original.observation_space, original.action_space), layers)
-                   for p in others)  # fmt: skip
+    assert not any(matches(_fresh(p, *spaces_, sac=sac), layers) for p in others)
+    if case == "continuous":  # a PPO graph is not a SAC policy's (no hidden layer)
+        assert not matches(_fresh(preset, *spaces_, sac=True), layers)
     load_graph_weights(policy, layers, str(export.graph))
     frames = _frames(metadata)
     want, got = _outputs(original, frames), _outputs(policy, frames)

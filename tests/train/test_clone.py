@@ -79,8 +79,7 @@ def test_models_racer_cannot_clone_from_are_refused_before_any_folder(tmp_path):
     archive = tmp_path / "model.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(MODEL, arcname="model.pb")
-        tar.add(MODEL_DIR / "model_metadata.json", arcname="model_metadata.json")
-    refused(archive, ConfigError, r"the car's archive; .*unpack it \(tar -xzf .*model\.pb")
+    refused(archive, ConfigError, r"model\.tar\.gz has no model_metadata\.json at its root")
     five = str(Path(__file__).parents[1] / "data/model_metadata/"
                "discrete_five_actions.json")  # fmt: skip
     refused(MODEL, ConfigError, r"model\.pb was trained with the action space .* they must "
@@ -123,5 +122,43 @@ def test_racer_train_names_a_refused_model_in_one_paragraph(tmp_path, capsys):
         tar.add(MODEL, arcname="model.pb")
     status = main(["train", "--pretrained", str(archive), "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
-    assert status == 2 and "model.tar.gz is the car's archive" in err
+    assert status == 2 and "model.tar.gz has no model_metadata.json" in err
     assert "Traceback" not in err and not (tmp_path / "run").exists()
+
+
+def test_the_cars_archive_clones_in_place(tmp_path):
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(MODEL, arcname="agent/model.pb")
+        tar.add(MODEL_DIR / "model_metadata.json", arcname="model_metadata.json")
+    config = clone_config(TrainConfig(), archive)
+    assert config.env.model_metadata == str(archive) and config.network == SHALLOW
+    assert load_metadata(config.env).action_space.n == 12  # read from inside the archive
+    from_archive = pretrained_weights(archive, config, load_metadata(config.env))
+    from_file = pretrained_weights(MODEL, clone_config(TrainConfig(), MODEL),
+                                   load_metadata(config.env))  # fmt: skip
+    assert all(torch.equal(from_archive[k], from_file[k]) for k in from_file)
+    assert not list(tmp_path.glob("racer-*"))  # nothing unpacked beside it
+
+
+def test_a_sac_run_starts_from_a_sac_deepracer_model(tmp_path):
+    from racer.export.deepracer_export import export_deepracer_model
+    from racer.train.runs import load_policy
+
+    sac_json = Path(__file__).parents[1] / "data/model_metadata/continuous_sac.json"
+    config, run = quick(tmp_path, max_updates=1, num_envs=2, steps_per_car=32, eval_episodes=1,
+                        env=EnvConfig(model_metadata=str(sac_json)))  # fmt: skip
+    train(config, run)
+    source = load_policy(run)
+    model_dir = tmp_path / "sac_model"
+    export_deepracer_model(source.model, model_dir, run / "model/model_metadata.json")
+    cloned = clone_config(replace(config, env=EnvConfig()), model_dir / "model.pb")
+    assert cloned.network == "RACER_FAST"  # told from the graph: the metadata names SHALLOW
+    assert load_metadata(cloned.env).training_algorithm == "sac"
+    weights = pretrained_weights(model_dir / "model.pb", cloned, load_metadata(cloned.env))
+    actor = source.model.policy.actor.state_dict()
+    for key in ("features_extractor.layers.0.1.weight", "latent_pi.0.weight", "mu.bias"):
+        assert torch.allclose(weights[f"actor.{key}"], actor[key], atol=1e-6), key
+    assert not any(k.startswith(("actor.log_std", "critic.qf")) for k in weights)
+    clone = tmp_path / "clone"
+    assert train(cloned, clone, pretrained=model_dir / "model.pb").state.update == 0

@@ -73,6 +73,29 @@ def unpack_model_archive(path: Path) -> tempfile.TemporaryDirectory[str]:
     return folder
 
 
+def read_archive_member(path: Path, name: str) -> bytes:
+    """The bytes of the archive's ``model.pb`` or ``model_metadata.json`` (``name``).
+
+    The archive is checked as `unpack_model_archive` checks it; nothing is written.
+
+    Raises:
+        ExportError: as `unpack_model_archive`.
+    """
+    if name not in _WANTED:
+        raise ValueError(f"an archive member is one of {_WANTED}, not {name!r}")
+    if not path.is_file():
+        raise ExportError(f"No DeepRacer model archive at {path}: the file does not exist.")
+    try:
+        with tarfile.open(path, "r:*") as archive:
+            source = archive.extractfile(_wanted_members(archive, path)[name])
+            assert source is not None  # a regular file always has its data
+            with source:
+                return source.read(MAX_MEMBER_BYTES)
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise ExportError(f"{path} is not a readable tar archive ({exc}); the file may be "
+                          "truncated.") from None  # fmt: skip
+
+
 def _wanted_members(archive: tarfile.TarFile, path: Path) -> dict[str, tarfile.TarInfo]:
     """The archive's ``model.pb`` and ``model_metadata.json`` members (module docstring)."""
     found: dict[str, tarfile.TarInfo] = {}
