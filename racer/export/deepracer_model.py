@@ -279,6 +279,14 @@ def find_graph(path: Path, iteration: int | None = None) -> Path:
     Raises:
         ExportError: nothing there, no such iteration, or a folder with no graph to choose.
     """
+    saved = path / "saved_model.pb" if path.is_dir() else path
+    if saved.name == "saved_model.pb" and saved.is_file():
+        raise ExportError(
+            f"{saved} is a TensorFlow 2 SavedModel, not DeepRacer's frozen TensorFlow 1 graph, so "
+            "racer cannot run it. DeepRacer's trained model is model.pb (in a console or "
+            "DeepRacer-on-AWS download's agent/ folder) or model_<n>.pb (in a deepracer-for-cloud "
+            "model folder): give that file, or freeze the SavedModel's policy into such a graph."
+        )
     if path.is_dir():
         numbered = {int(m.group(1)): p for p in path.glob("model_*.pb")
                     if (m := _NUMBERED.fullmatch(p.name))}  # fmt: skip

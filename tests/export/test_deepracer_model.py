@@ -161,6 +161,24 @@ def test_missing_and_broken_files_are_clear_errors(tmp_path):
     (garbage / "model_metadata.json").symlink_to(MODEL_DIR / "model_metadata.json")
     with pytest.raises(ExportError, match="not a TensorFlow frozen graph"):
         DeepRacerPolicy(garbage / "model.pb")
+    # A TensorFlow 2 SavedModel (its saved_model.pb: a SavedModel message, schema version 1,
+    # around the graph) is named for what it is, as a file or as its folder.
+    saved = tmp_path / "saved"
+    (saved / "variables").mkdir(parents=True)
+    graph = MODEL.read_bytes()[:2000]
+    meta = b"\x12" + _varint(len(graph)) + graph  # MetaGraphDef.graph_def = 2
+    (saved / "saved_model.pb").write_bytes(b"\x08\x01\x12" + _varint(len(meta)) + meta)
+    (saved / "model_metadata.json").symlink_to(MODEL_DIR / "model_metadata.json")
+    for given in (saved, saved / "saved_model.pb"):
+        refused = r"saved_model\.pb is a TensorFlow 2 SavedModel, not DeepRacer's .*model_<n>\.pb"
+        with pytest.raises(ExportError, match=refused):
+            DeepRacerPolicy(given)
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    (renamed / "model.pb").write_bytes((saved / "saved_model.pb").read_bytes())
+    (renamed / "model_metadata.json").symlink_to(MODEL_DIR / "model_metadata.json")
+    with pytest.raises(ExportError, match="renamed/model.pb is not a TensorFlow frozen graph"):
+        DeepRacerPolicy(renamed / "model.pb")
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ConfigError, match="not valid JSON"):
         DeepRacerPolicy(MODEL, metadata=tmp_path / "bad.json")
@@ -260,3 +278,13 @@ def test_racer_race_takes_deepracer_models(tmp_path, capsys):
     out = capsys.readouterr().out
     assert status == 0 and out.count("model.pb | ") == 2, out
     assert list(tmp_path.glob("race-*/standings.md"))
+
+
+def _varint(value: int) -> bytes:
+    """Protobuf's base-128 varint of a non-negative int."""
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
