@@ -14,6 +14,10 @@ layers it passes, in racer's (torch's) convention, the list format of
   the first dense layer after the flatten has its input columns permuted from NHWC's (H, W, C)
   flatten order back to torch's (C, H, W).
 
+A graph of a camera and a lidar merges their embedders (rl_coach's ``merger``, a ``ConcatV2``)
+before its middleware: each embedder is read back as a `GraphBranch`, the layers after the merger
+as the chain, whose first dense layer has the camera segment's columns in torch's order.
+
 The graph's input scaling (DeepRacer divides the raw 0-255 frame by 255 and subtracts an offset,
 0 in the files seen) is returned apart, as ``x * scale + offset`` of the raw pixel, so that the
 loader can fold it into the first layer. What the graph computes in between is checked op by op:
@@ -56,29 +60,58 @@ class GraphLayers:
             Gaussian's means, continuous).
     """
 
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]
     scale: float
     offset: float
     layers: list[tuple[Any, ...]]
     output: str
+    branches: tuple[GraphBranch, ...] = ()
+    """For a camera and a lidar: each sensor's embedder, in the merger's order; ``layers`` are
+    then the middleware and head after the merger, and ``input_shape``, ``scale`` and
+    ``offset`` the camera's."""
 
     def describe(self) -> str:
         """The chain in a few words, e.g. ``conv 32@8x8/4, relu, ..., dense 12``."""
-        words = []
-        for layer in self.layers:
-            kind = layer[0]
-            if kind == "conv":
-                words.append(f"conv {layer[1].shape[3]}@{layer[1].shape[0]}x"
-                             f"{layer[1].shape[1]}/{layer[3]}")  # fmt: skip
-            elif kind == "dense":
-                words.append(f"dense {layer[1].shape[0]}")
-            elif kind == "pool":
-                words.append(f"{layer[1][:3].lower()}pool {layer[2]}/{layer[3]}")
-            elif kind == "act":
-                words.append(layer[1].lower())
-            else:
-                words.append(kind)
-        return ", ".join(words)
+        merged = [f"{b.input_name.rsplit('/', 1)[1]}: [{_words(b.layers)}]" for b in self.branches]
+        return "; ".join([*merged, ("merger, " if merged else "") + _words(self.layers)])
+
+
+@dataclass(frozen=True)
+class GraphBranch:
+    """One sensor's embedder in a graph that merges two (a camera and a lidar).
+
+    Attributes:
+        input_name: the sensor's placeholder.
+        input_shape: (H, W, C) of a camera, (D,) of a lidar.
+        scale: the input is ``raw * scale + offset`` before the first layer.
+        offset: see ``scale``.
+        layers: the embedder, in `GraphLayers`' list format.
+    """
+
+    input_name: str
+    input_shape: tuple[int, ...]
+    scale: float
+    offset: float
+    layers: list[tuple[Any, ...]]
+
+
+def _words(layers: list[tuple[Any, ...]]) -> str:
+    """`GraphLayers.describe` of one chain."""
+    words = []
+    for layer in layers:
+        kind = layer[0]
+        if kind == "conv":
+            kernel = layer[1].shape
+            words.append(f"conv {kernel[3]}@{kernel[0]}x{kernel[1]}/{layer[3]}")
+        elif kind == "dense":
+            words.append(f"dense {layer[1].shape[0]}")
+        elif kind == "pool":
+            words.append(f"{layer[1][:3].lower()}pool {layer[2]}/{layer[3]}")
+        elif kind == "act":
+            words.append(layer[1].lower())
+        else:
+            words.append(kind)
+    return ", ".join(words)
 
 
 class _Reader:
@@ -167,41 +200,85 @@ class _Reader:
 
 
 def read_policy_layers(
-    graph: GraphDef, input_name: str, output_name: str, path: Path
+    graph: GraphDef,
+    input_name: str,
+    output_name: str,
+    path: Path,
+    lidar_name: str | None = None,
 ) -> GraphLayers:
-    """The policy network between ``input_name`` and ``output_name`` (see the module doc).
+    """The policy network between the inputs and ``output_name`` (see the module doc).
 
     Args:
         graph: the decoded frozen graph (`racer.export.graphdef.read_graph`).
         input_name: the camera placeholder's name.
         output_name: the policy head's output node.
         path: the file, for error messages.
+        lidar_name: the lidar placeholder's name, for a model with a lidar: the graph then
+            merges the two sensors' embedders (``ConcatV2``) before its middleware.
 
     Raises:
-        ExportError: the graph lacks the output, does not lead from it to the input through
+        ExportError: the graph lacks the output, does not lead from it to the inputs through
             supported layers alone, or its shapes do not chain.
     """
     reader = _Reader(graph, path)
     if output_name not in reader.nodes:
         raise ExportError(f"{path} has no policy output {output_name}: it is not a DeepRacer "
-                          "PPO policy of this model_metadata.json.")  # fmt: skip
+                          "policy of this model_metadata.json.")  # fmt: skip
     head = reader.node(output_name)
     if head.op not in ("Softmax", "Identity"):
-        raise reader.refuse(f"the output op {head.op} (DeepRacer's PPO head ends in Softmax "
+        raise reader.refuse(f"the output op {head.op} (DeepRacer's policy heads end in Softmax "
                             "or Identity)")  # fmt: skip
     backwards: list[tuple[Any, ...]] = []
     node = reader.source(head.inputs[0]) if head.inputs else head
-    while node.op != "Placeholder":
+    while node.op not in ("Placeholder", "ConcatV2"):
         node = _step(reader, node, backwards)
-    if node.name != input_name:
-        raise ExportError(f"{path}: the policy output is computed from {node.name}, not from the "
-                          f"camera input {input_name}.")  # fmt: skip
-    dims = node.attr.get("shape")
-    shape = tuple(getattr(dims, "dims", None) or ())
-    if len(shape) != 4 or min(shape[1:]) < 1:
-        raise ExportError(f"{path}: the camera input {input_name} has shape {shape}; DeepRacer's "
-                          "is (N, H, W, C).")  # fmt: skip
-    return _forward(reader, backwards[::-1], (shape[1], shape[2], shape[3]), head.op)
+    wanted = [input_name, *([lidar_name] if lidar_name else [])]
+    if node.op == "Placeholder":
+        if lidar_name is not None or node.name != input_name:
+            raise ExportError(f"{path}: the policy output is computed from {node.name} alone, "
+                              f"not from the inputs {wanted}.")  # fmt: skip
+        shape = _input_shape(reader, node)
+        scale, offset, layers, _, _ = _forward(reader, backwards[::-1], shape)
+        return GraphLayers(shape, scale, offset, _ended(reader, layers), head.op)
+    branches, ends = [], []
+    for ref in node.inputs[:-1]:  # ConcatV2's last input is its axis
+        steps: list[tuple[Any, ...]] = []
+        start = reader.source(ref)
+        while start.op != "Placeholder":
+            start = _step(reader, start, steps)
+        shape = _input_shape(reader, start)
+        scale, offset, layers, end, order = _forward(reader, steps[::-1], shape)
+        branches.append(GraphBranch(start.name, shape, scale, offset, layers))
+        ends.append((end, order))
+    names = [branch.input_name for branch in branches]
+    if sorted(names) != sorted(wanted) or any(len(end) != 1 for end, _ in ends):
+        raise ExportError(f"{path}: the policy merges the inputs {names} (their embedders ending "
+                          f"in {[end for end, _ in ends]}); this model's are {wanted}, each "
+                          "ending flat.")  # fmt: skip
+    orders, size = [], 0
+    for (width,), order in ends:
+        orders.append(size + (order if order is not None else np.arange(width)))
+        size += width
+    _, _, layers, _, _ = _forward(reader, backwards[::-1], (size,), np.concatenate(orders))
+    camera = branches[names.index(input_name)]
+    return GraphLayers(camera.input_shape, camera.scale, camera.offset, _ended(reader, layers),
+                       head.op, tuple(branches))  # fmt: skip
+
+
+def _input_shape(reader: _Reader, node: NodeDef) -> tuple[int, ...]:
+    """A placeholder's shape without the batch axis: (H, W, C) of a camera, (D,) of a lidar."""
+    shape = tuple(getattr(node.attr.get("shape"), "dims", None) or ())
+    if len(shape) not in (2, 4) or min(shape[1:]) < 1:
+        raise ExportError(f"{reader.path}: the input {node.name} has shape {shape}; DeepRacer's "
+                          "are (N, H, W, C) for a camera and (N, D) for a lidar.")  # fmt: skip
+    return tuple(int(n) for n in shape[1:])
+
+
+def _ended(reader: _Reader, layers: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``layers``, checked to end in the policy head's dense layer."""
+    if not layers or layers[-1][0] != "dense":
+        raise reader.refuse("no dense policy layer before its output")
+    return layers
 
 
 def _step(reader: _Reader, node: NodeDef, out: list[tuple[Any, ...]]) -> NodeDef:
@@ -287,19 +364,31 @@ def _square(reader: _Reader, node: NodeDef, key: str) -> int:
 
 
 def _forward(
-    reader: _Reader, steps: list[tuple[Any, ...]], shape: tuple[int, int, int], output: str
-) -> GraphLayers:
-    """The layers in forward order: biases joined to their layer, input scaling taken apart."""
+    reader: _Reader,
+    steps: list[tuple[Any, ...]],
+    shape: tuple[int, ...],
+    order: np.ndarray | None = None,
+) -> tuple[float, float, list[tuple[Any, ...]], tuple[int, ...], np.ndarray | None]:
+    """The layers in forward order: biases joined to their layer, input scaling taken apart.
+
+    Args:
+        reader: the graph, for error messages.
+        steps: `_step`'s records, in forward order.
+        shape: the input's shape, (H, W, C) or (D,).
+        order: for a flat input, each feature's index in torch's vector (see `_dense`).
+
+    Returns:
+        (scale, offset, layers, the output's shape, its order).
+    """
     scale, offset = 1.0, 0.0
     layers: list[tuple[Any, ...]] = []
     current: tuple[int, ...] = shape
-    flattened_from: tuple[int, ...] | None = None
     for step in steps:
         kind = step[0]
         if kind == "affine" and not layers:
             mul, add = (float(np.ravel(v)[0]) if np.size(v) == 1 else None for v in step[1:])
             if mul is None or add is None:
-                raise reader.refuse("a per-channel scaling of the camera input")
+                raise reader.refuse("a per-channel scaling of an input")
             scale, offset = scale * mul, offset * mul + add
         elif kind in ("affine", "bias"):
             _join(reader, layers, step, current[-1])
@@ -314,30 +403,35 @@ def _forward(
             current = (*_window(reader, current, step[2], step[2], step[3]), current[2])
             layers.append(step)
         elif kind == "flatten":
-            flattened_from = current if len(current) == 3 else None
+            if len(current) == 3:  # graph feature (i, j, k) is torch's k * H * W + i * W + j
+                h, w, c = current
+                order = np.arange(h * w * c).reshape(c, h, w).transpose(1, 2, 0).ravel()
             current = (int(np.prod(current)),)
             layers.append(step)
         elif kind == "dense":
-            weight = _dense(reader, step[1], current, flattened_from)
-            flattened_from, current = None, (weight.shape[0],)
+            weight = _dense(reader, step[1], current, order)
+            order, current = None, (weight.shape[0],)
             layers.append(("dense", weight, np.zeros(weight.shape[0])))
         else:
             layers.append(step)
-    if not layers or layers[-1][0] != "dense":
-        raise reader.refuse("no dense policy layer before its output")
-    return GraphLayers(shape, scale, offset, layers, output)
+    return scale, offset, layers, current, order
 
 
 def _dense(
-    reader: _Reader, weight: np.ndarray, shape: tuple[int, ...], flattened_from: Any
+    reader: _Reader, weight: np.ndarray, shape: tuple[int, ...], order: np.ndarray | None
 ) -> np.ndarray:
-    """A dense layer's (out, in) weight on a ``shape`` tensor, its columns in torch's order."""
+    """A dense layer's (out, in) weight on a ``shape`` tensor, its columns in torch's order.
+
+    ``order[r]`` is the index in torch's vector of the graph's feature r (NHWC flattens
+    (H, W, C), torch (C, H, W)); None when they are the same.
+    """
     if len(shape) != 1 or weight.shape[1] != shape[0]:
         raise reader.refuse(f"a dense layer of {weight.shape[1]} inputs on a {shape} tensor")
-    if flattened_from is None:
+    if order is None:
         return weight
-    h, w, c = flattened_from  # NHWC's columns run (H, W, C), torch's (C, H, W)
-    return weight.reshape(-1, h, w, c).transpose(0, 3, 1, 2).reshape(-1, h * w * c)
+    torch_order = np.empty_like(weight)
+    torch_order[:, order] = weight
+    return torch_order
 
 
 def _join(reader: _Reader, layers: list[tuple[Any, ...]], step: tuple[Any, ...], n: int) -> None:

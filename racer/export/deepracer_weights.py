@@ -35,15 +35,26 @@ from racer.export.deepracer_graph import _ACTIVATIONS, _SKIPPED, _chain, _pair
 from racer.export.deepracer_layers import GraphLayers
 
 
+def _extractor(policy: Any) -> nn.Module:
+    """The actor's features extractor."""
+    return policy.actor.features_extractor if isinstance(policy, SACPolicy) \
+        else policy.pi_features_extractor  # fmt: skip
+
+
+def _head_modules(policy: Any) -> list[nn.Module]:
+    """The layers after the extractor: hidden layers and the action head."""
+    if isinstance(policy, SACPolicy):
+        return [*_chain(policy.actor.latent_pi), policy.actor.mu]
+    return [*_chain(policy.mlp_extractor.policy_net), policy.action_net]
+
+
+def _plain(modules: list[nn.Module]) -> list[nn.Module]:
+    return [m for m in modules if not isinstance(m, _SKIPPED)]
+
+
 def _actor_modules(policy: Any) -> list[nn.Module]:
     """The policy path's leaf layers, as a plain chain: extractor, hidden layers, action head."""
-    if isinstance(policy, SACPolicy):
-        actor = policy.actor
-        modules = [*_chain(actor.features_extractor), *_chain(actor.latent_pi), actor.mu]
-    else:
-        modules = [*_chain(policy.pi_features_extractor),
-                   *_chain(policy.mlp_extractor.policy_net), policy.action_net]  # fmt: skip
-    return [m for m in modules if not isinstance(m, _SKIPPED)]
+    return _plain([*_chain(_extractor(policy)), *_head_modules(policy)])
 
 
 def _describe(modules: list[nn.Module]) -> str:
@@ -75,13 +86,47 @@ def _same_head(policy: Any, graph: GraphLayers) -> bool:
     return isinstance(policy.action_dist, wanted[graph.output])
 
 
-def _assignments(policy: Any, graph: GraphLayers) -> list[tuple[nn.Module, Any]]:
-    """Each torch layer paired with the graph layer (or None) it takes; None if they differ."""
+Part = tuple[list[tuple[nn.Module, Any]], float, float]
+"""A chain of torch layers paired with the graph's, and the gain and offset of its input."""
+
+
+def _parts(policy: Any, graph: GraphLayers) -> list[Part]:
+    """The policy's layers paired with the graph's, per chain; [] if they differ.
+
+    One chain for a camera network; for a camera and a lidar, each sensor's embedder and then
+    the middleware with the head. SB3 hands the network frames / 255, so a camera chain's input
+    gain is the graph's scale times 255.
+    """
     if not _same_head(policy, graph):
         return []
-    layers = list(graph.layers)
+    extractor = _extractor(policy)
+    head = _head_modules(policy)
+    image = 255.0 if policy.normalize_images else 1.0
+    if not graph.branches:
+        if hasattr(extractor, "order"):
+            return []
+        pairs = _pair_chain(_plain([*_chain(extractor), *head]), graph.layers)
+        return [(pairs, graph.scale * image, graph.offset)] if pairs else []
+    names = [branch.input_name.rsplit("/", 1)[1] for branch in graph.branches]
+    if list(getattr(extractor, "order", ())) != names:
+        return []  # racer's SensorFusion merges the embedders in the same (sorted) order
+    modules = {extractor.image_key: extractor.camera, extractor.lidar_key: extractor.lidar}
+    parts: list[Part] = []
+    for name, branch in zip(names, graph.branches, strict=True):
+        pairs = _pair_chain(_plain(_chain(modules[name])), branch.layers)
+        if not pairs:
+            return []
+        gain = image if name == extractor.image_key else 1.0
+        parts.append((pairs, branch.scale * gain, branch.offset))
+    pairs = _pair_chain(_plain([*_chain(extractor.middleware), *head]), graph.layers)
+    return [*parts, (pairs, 1.0, 0.0)] if pairs else []
+
+
+def _pair_chain(modules: list[nn.Module], graph_layers: list[Any]) -> list[tuple[nn.Module, Any]]:
+    """Each torch layer paired with the graph layer (or None) it takes; [] if they differ."""
+    layers = list(graph_layers)
     pairs: list[tuple[nn.Module, Any]] = []
-    for module in _actor_modules(policy):
+    for module in modules:
         layer = layers[0] if layers else ("end",)
         kind = layer[0]
         if isinstance(module, nn.BatchNorm2d):
@@ -115,12 +160,19 @@ def _assignments(policy: Any, graph: GraphLayers) -> list[tuple[nn.Module, Any]]
 
 def matches(policy: Any, graph: GraphLayers) -> bool:
     """True when ``policy``'s actor is the graph's network, layer for layer."""
-    return bool(_assignments(policy, graph)) and _fits_input(policy, graph)
+    return bool(_parts(policy, graph)) and _fits_input(policy, graph)
 
 
 def _fits_input(policy: Any, graph: GraphLayers) -> bool:
+    """True when the policy observes what the graph's inputs take."""
     space = policy.observation_space
-    if not isinstance(space, spaces.Box) or len(space.shape) != 3:
+    inputs = {b.input_name.rsplit("/", 1)[1]: b.input_shape for b in graph.branches}
+    if isinstance(space, spaces.Dict):
+        if set(space.spaces) != set(inputs):
+            return False
+        return all(inputs[k] == (tuple(s.shape[1:]) + tuple(s.shape[:1]) if len(s.shape) == 3
+                                 else tuple(s.shape)) for k, s in space.spaces.items())  # fmt: skip
+    if graph.branches or not isinstance(space, spaces.Box) or len(space.shape) != 3:
         return False
     channels, height, width = space.shape
     return graph.input_shape == (height, width, channels)
@@ -130,61 +182,66 @@ def load_graph_weights(policy: Any, graph: GraphLayers, where: str) -> None:
     """Set ``policy``'s actor to the graph's weights (see the module doc), in place.
 
     Args:
-        policy: SB3's PPO ``ActorCriticPolicy`` or ``SACPolicy`` over one camera image.
+        policy: SB3's PPO ``ActorCriticPolicy`` or ``SACPolicy``, over one camera image or a
+            Dict of a camera and a lidar (racer's `SensorFusion`).
         graph: the graph's layers (`racer.export.deepracer_layers.read_policy_layers`).
         where: the model file, for error messages.
 
     Raises:
-        ExportError: the policy's network or camera differs from the graph's, or the graph
-            scales its input in a way that cannot be folded into its first layer.
+        ExportError: the policy's network or sensors differ from the graph's, or the graph
+            scales an input in a way that cannot be folded into its first layer.
     """
-    pairs = _assignments(policy, graph)
-    if not pairs or not _fits_input(policy, graph):
+    parts = _parts(policy, graph)
+    if not parts or not _fits_input(policy, graph):
+        inputs = ([f"{b.input_name.rsplit('/', 1)[1]} {b.input_shape}" for b in graph.branches]
+                  or [f"{graph.input_shape} (H, W, C) frames"])  # fmt: skip
         raise ExportError(
-            f"{where} has the network [{graph.describe()}] on {graph.input_shape} (H, W, C) "
-            f"frames, but this run's policy is [{_describe(_actor_modules(policy))}] on "
-            f"{policy.observation_space.shape} (C, H, W): they must match to start from it. "
-            "Give the run the model's network (--network, e.g. the neural_network of its "
-            "model_metadata.json) and its model_metadata.json."
+            f"{where} has the network [{graph.describe()}] on {', '.join(inputs)}, but this "
+            f"run's policy is [{_describe(_actor_modules(policy))}] on "
+            f"{policy.observation_space}: they must match to start from it. Give the run the "
+            "model's network (--network, e.g. the neural_network of its model_metadata.json) "
+            "and its model_metadata.json."
         )
-    # SB3 hands the network frames / 255; the graph's first layer sees raw * scale + offset.
-    gain = graph.scale * (255.0 if policy.normalize_images else 1.0)
-    offset = graph.offset
-    if gain <= 0.0:
-        raise ExportError(f"{where} scales its camera input by {graph.scale:g}; racer takes "
-                          "graphs that scale it by a positive factor (DeepRacer's: 1/255).")
-    folded = gain == 1.0 and offset == 0.0
     with torch.no_grad():
-        for module, layer in pairs:
-            if isinstance(module, nn.Conv2d | nn.Linear):
-                weight, bias = layer[1], layer[2]
-                weight = weight.transpose(3, 2, 0, 1) if layer[0] == "conv" else weight
-                if not folded:
-                    axes = tuple(range(1, weight.ndim))
-                    bias = bias + offset * weight.sum(axis=axes)
-                    weight = weight * gain
-                    folded = True
-                _copy(module.weight, weight)
-                if module.bias is None:
-                    raise ExportError(f"{where}: the policy's {module} has no bias to take.")
-                _copy(module.bias, bias)
-            elif isinstance(module, nn.BatchNorm2d):
-                n = module.num_features
-                mul, add = (layer[1], layer[2]) if layer is not None else (np.ones(n), np.zeros(n))
-                _copy(module.weight, mul)
-                _copy(module.bias, add)
-                _copy(module.running_mean, np.zeros(n))
-                _copy(module.running_var, np.full(n, 1.0 - module.eps))
-            elif not folded and not isinstance(module, nn.AvgPool2d | nn.MaxPool2d):
-                raise ExportError(f"{where} scales its camera input (x {graph.scale:g} + "
-                                  f"{graph.offset:g}) before a {module}, which racer cannot fold "
-                                  "into the first layer.")  # fmt: skip
-        if isinstance(policy, SACPolicy):  # the critics start from the actor's camera layers
+        for pairs, gain, offset in parts:
+            _load_chain(pairs, gain, offset, where)
+        if isinstance(policy, SACPolicy):  # the critics start from the actor's sensor layers
             for critic in (policy.critic, policy.critic_target):
                 critic.features_extractor.load_state_dict(
                     policy.actor.features_extractor.state_dict())
         elif policy.vf_features_extractor is not policy.pi_features_extractor:
             policy.vf_features_extractor.load_state_dict(policy.pi_features_extractor.state_dict())
+
+
+def _load_chain(pairs: list[tuple[nn.Module, Any]], gain: float, offset: float, where: str) -> None:
+    """Copy one chain's weights; the input's ``x * gain + offset`` goes into its first layer."""
+    if gain <= 0.0:
+        raise ExportError(f"{where} scales an input by {gain:g} (relative to racer's); racer "
+                          "takes graphs that scale it by a positive factor (DeepRacer's: 1/255 "
+                          "for a camera, 1 for a lidar).")  # fmt: skip
+    folded = gain == 1.0 and offset == 0.0
+    for module, layer in pairs:
+        if isinstance(module, nn.Conv2d | nn.Linear):
+            weight, bias = layer[1], layer[2]
+            weight = weight.transpose(3, 2, 0, 1) if layer[0] == "conv" else weight
+            if not folded:
+                bias = bias + offset * weight.sum(axis=tuple(range(1, weight.ndim)))
+                weight = weight * gain
+                folded = True
+            if module.bias is None:
+                raise ExportError(f"{where}: the policy's {module} has no bias to take.")
+            _copy(module.weight, weight)
+            _copy(module.bias, bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            n = module.num_features
+            mul, add = (layer[1], layer[2]) if layer is not None else (np.ones(n), np.zeros(n))
+            _copy(module.weight, mul)
+            _copy(module.bias, add)
+            _copy(module.running_mean, np.zeros(n))
+            _copy(module.running_var, np.full(n, 1.0 - module.eps))
+        elif not folded and not isinstance(module, nn.AvgPool2d | nn.MaxPool2d):
+            raise ExportError(f"{where} scales an input (x {gain:g} + {offset:g}) before a "
+                              f"{module}, which racer cannot fold into the first layer.")
 
 
 def _copy(target: torch.Tensor, value: np.ndarray) -> None:

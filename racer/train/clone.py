@@ -68,9 +68,11 @@ def clone_config(config: TrainConfig, source: str | Path) -> TrainConfig:
     if not config.network:
         layers = _graph_layers(graph_path, metadata_path)
         observation_space, action_space = env_spaces(config.env)
-        algorithm = load_metadata(config.env).training_algorithm
+        run_metadata = load_metadata(config.env)
+        algorithm = run_metadata.training_algorithm
         for preset in PRESETS:
-            kwargs = policy_kwargs(preset, sac=algorithm == "sac")
+            kwargs = policy_kwargs(preset, lidar=run_metadata.lidar is not None,
+                                   sac=algorithm == "sac")  # fmt: skip
             policy = _policy(observation_space, action_space, kwargs, algorithm=algorithm)
             if matches(policy, layers):
                 return replace(config, network=preset)
@@ -185,11 +187,9 @@ def _model_files(path: Path) -> tuple[Path, Path]:
 def _graph_layers(graph_path: Path, metadata_path: Path) -> GraphLayers:
     """The policy network of a DeepRacer model's frozen graph (or of the car's archive)."""
     metadata = load_model_metadata(metadata_path, strict=False)
-    if metadata.lidar is not None:
-        raise ConfigError(f"{graph_path}: its sensors {list(metadata.sensor)} include a lidar; "
-                          "racer starts runs from DeepRacer camera models only.")  # fmt: skip
     algorithm = metadata.training_algorithm
     camera = input_name(metadata.camera, algorithm)
+    lidar = input_name(metadata.lidar, algorithm) if metadata.lidar else None
     if is_model_archive(graph_path):
         try:
             graph = decode_graph(read_archive_member(graph_path, "model.pb"))
@@ -197,7 +197,7 @@ def _graph_layers(graph_path: Path, metadata_path: Path) -> GraphLayers:
             raise ExportError(f"{graph_path}: its model.pb is {exc}") from None
     else:
         graph = read_graph(graph_path)
-    return read_policy_layers(graph, camera, output_name(algorithm), graph_path)
+    return read_policy_layers(graph, camera, output_name(algorithm), graph_path, lidar)
 
 
 def _policy(observation_space: Any, action_space: Any, kwargs: dict[str, Any],

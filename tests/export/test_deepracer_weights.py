@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
-from stable_baselines3.common.policies import ActorCriticCnnPolicy
+from stable_baselines3.common.policies import ActorCriticCnnPolicy, MultiInputActorCriticPolicy
 from stable_baselines3.sac.policies import SACPolicy
 
 from racer.errors import ExportError
@@ -23,6 +23,7 @@ from racer.export.deepracer_layers import read_policy_layers
 from racer.export.deepracer_model import INPUT_NAME, OUTPUT_NAME, input_name, output_name
 from racer.export.deepracer_weights import load_graph_weights, matches
 from racer.export.graphdef import read_graph
+from racer.formats.model_metadata import load_model_metadata
 from racer.train.networks import PRESETS, policy_kwargs
 from tests.export.test_deepracer_export import (
     CAMERA_CASES,
@@ -38,10 +39,15 @@ from tests.export.test_deepracer_export import (
 FRONT = INPUT_NAME.format(sensor="FRONT_FACING_CAMERA")
 
 
-def _outputs(policy, frames: np.ndarray) -> np.ndarray:
-    """Probabilities (discrete) or means (continuous) of ``policy`` for (K, H, W, C) frames."""
+def _outputs(policy, frames) -> np.ndarray:
+    """Probabilities (discrete) or means (continuous) of ``policy`` for (K, H, W, C) frames
+    (or the env's dict of those and a lidar)."""
     policy.set_training_mode(False)
-    obs, _ = policy.obs_to_tensor(frames.transpose(0, 3, 1, 2))
+    if isinstance(frames, dict):  # SB3 keeps the images channel first, as VecTransposeImage
+        frames = {k: v.transpose(0, 3, 1, 2) if v.ndim == 4 else v for k, v in frames.items()}
+    else:
+        frames = frames.transpose(0, 3, 1, 2)
+    obs, _ = policy.obs_to_tensor(frames)
     with torch.no_grad():
         if isinstance(policy, SACPolicy):
             return policy.actor.get_action_dist_params(obs)[0].numpy()
@@ -51,25 +57,29 @@ def _outputs(policy, frames: np.ndarray) -> np.ndarray:
 
 
 def _fresh(preset: str, observation_space, action_space, sac: bool = False):
-    policy_class = SACPolicy if sac else ActorCriticCnnPolicy
+    lidar = isinstance(observation_space, spaces.Dict)
+    policy_class = (SACPolicy if sac else
+                    MultiInputActorCriticPolicy if lidar else ActorCriticCnnPolicy)  # fmt: skip
     return policy_class(observation_space, action_space, lambda _: 0.0,
-                        **policy_kwargs(preset, sac=sac))  # fmt: skip
+                        **policy_kwargs(preset, lidar=lidar, sac=sac))  # fmt: skip
 
 
-def _layers(path, sensor="FRONT_FACING_CAMERA", algorithm="clipped_ppo"):
+def _layers(path, sensor="FRONT_FACING_CAMERA", algorithm="clipped_ppo", lidar=None):
     return read_policy_layers(read_graph(path), input_name(sensor, algorithm),
-                              output_name(algorithm), path)  # fmt: skip
+                              output_name(algorithm), path,
+                              input_name(lidar, algorithm) if lidar else None)  # fmt: skip
 
 
-@pytest.mark.parametrize("case", [*CAMERA_CASES, "sac"])
+@pytest.mark.parametrize("case", [*CAMERA_CASES, "sac", "lidar", "sac_lidar", "stereo_lidar"])
 def test_an_exported_graph_loads_back_into_its_preset(case, folder):  # noqa: F811
     preset, metadata = CASES[case]
     original = _model(case).policy
     export = _export(case, folder)
-    sensor = "STEREO_CAMERAS" if case == "stereo" else "FRONT_FACING_CAMERA"
-    sac = case == "sac"
-    layers = _layers(export.graph, sensor, "sac" if sac else "clipped_ppo")
+    parsed = load_model_metadata(export.metadata, strict=False)
+    sac = parsed.training_algorithm == "sac"
+    layers = _layers(export.graph, parsed.camera, parsed.training_algorithm, parsed.lidar)
     assert layers.scale == pytest.approx(1 / 255) and layers.offset == 0.0
+    assert len(layers.branches) == (2 if parsed.lidar else 0)
     spaces_ = (original.observation_space, original.action_space)
     policy = _fresh(preset, *spaces_, sac=sac)
     assert matches(policy, layers)
@@ -183,5 +193,5 @@ def test_graphs_with_layers_racer_does_not_read_are_refused(tmp_path):
         _layers(edited(elu))
     with pytest.raises(ExportError, match="no policy output"):
         read_policy_layers(read_graph(REAL_MODEL), FRONT, "nothing/policy", REAL_MODEL)
-    with pytest.raises(ExportError, match="not from the camera input"):
+    with pytest.raises(ExportError, match=r"computed from .*FRONT_FACING_CAMERA alone, not from"):
         read_policy_layers(read_graph(REAL_MODEL), "other/input", OUTPUT_NAME, REAL_MODEL)
