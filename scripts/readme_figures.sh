@@ -5,8 +5,9 @@
 #
 # SECTION is any of: train (oval and re:Invent 2018, default settings, until lapping), objects
 # (3 boxes, object_avoidance, oval), bots (3 bot cars, object_avoidance, oval), bench (three
-# bundled rewards x two tracks x two seeds, 2 minutes each), env (scripts/bench_env.py); default:
-# all of them. Each run writes its folder under OUT (default runs/readme-figures) and its output
+# bundled rewards x two tracks x two seeds, 2 minutes each), race (the race recipe, `racer train
+# --race`, 20 minutes on re:Invent 2018 with seeds 0, 1, 2, each best model's 3 evaluation laps),
+# env (scripts/bench_env.py); default: all but race (an hour). Each run writes its folder under OUT (default runs/readme-figures) and its output
 # to OUT/<name>.txt; the lines the README quotes are printed at the end. Figures are wall-clock:
 # a busy machine gives other numbers, so nothing here is asserted in tests.
 set -euo pipefail
@@ -16,6 +17,7 @@ RACER=${RACER:-.venv/bin/racer}
 OUT=${1:-runs/readme-figures}
 shift || true
 SECTIONS=${*:-train objects bots bench env}
+SEEDS=${SEEDS:-0 1 2}
 REINVENT=../shared/deepracer-tracks/reinvent_base.npy
 mkdir -p "$OUT"
 
@@ -56,12 +58,20 @@ for section in $SECTIONS; do
             --tracks "oval,$REINVENT" --seeds 2 --budget 2m --jobs 2 --out "$OUT/bench"
         cat "$OUT/bench/leaderboard.md" 2>/dev/null || true
         ;;
+    race)
+        for seed in $SEEDS; do
+            rm -rf "$OUT/race-$seed"
+            run "race-$seed" "$RACER" train --race --track "$REINVENT" --minutes 20 --seed "$seed" \
+                --out "$OUT/race-$seed"
+            run "race-$seed-eval" "$RACER" evaluate "$OUT/race-$seed" --laps 3
+        done
+        ;;
     env)
         run env "$PY" scripts/bench_env.py
         cat "$OUT/env.txt"
         ;;
     *)
-        echo "unknown section '$section': use train, objects, bots, bench or env" >&2
+        echo "unknown section '$section': use train, objects, bots, bench, race or env" >&2
         exit 2
         ;;
     esac
