@@ -127,7 +127,8 @@ class RacerCore:
         self.world = ObjectWorld(self.tracks, num_cars, config.obstacles, config.bots,
                                  config.racers, config.car,
                                  simapp_race_rules=config.simapp_race_rules)  # fmt: skip
-        self.sensors = Observer(self.metadata, config.camera, base.geometry, self.world, num_cars)
+        self.sensors = Observer(self.metadata, config.camera, base.geometry, self.world, num_cars,
+                                base.name)  # fmt: skip
         self.obs, self.lidar_obs = self.sensors.obs, self.sensors.lidar_obs
         self.obs_shape, self.lidar = self.sensors.obs_shape, self.sensors.lidar
         self.lidar_size = self.sensors.lidar_size

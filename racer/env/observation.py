@@ -26,21 +26,37 @@ from racer.sensors.lidar import (
     scan,
     sector_observation,
 )
-from racer.sensors.texture import GroundTexture, render_ground_texture
+from racer.sensors.texture import (
+    GroundTexture,
+    TextureStyle,
+    render_ground_texture,
+    texture_style_for_track,
+)
 from racer.track import TrackGeometry
 
 #: [m] each STEREO_CAMERAS camera sits this far left and right of the centre (SPEC 4.2).
 STEREO_OFFSET = 0.03
-_textures: weakref.WeakKeyDictionary[TrackGeometry, GroundTexture] = weakref.WeakKeyDictionary()
+_textures: weakref.WeakKeyDictionary[TrackGeometry, dict[TextureStyle, GroundTexture]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def ground_texture(geometry: TrackGeometry) -> GroundTexture:
-    """The track's camera texture, rendered once per track geometry and cached."""
-    texture = _textures.get(geometry)
+def ground_texture(geometry: TrackGeometry, name: str) -> GroundTexture:
+    """The track's camera texture, rendered once per track geometry and look, and cached.
+
+    Args:
+        geometry: the track's polylines.
+        name: the track's name (its file stem), which picks DeepRacer's textures for it
+            (`racer.sensors.texture.texture_style_for_track`: re:Invent 2018's for
+            reinvent_base, the set the later tracks share for every other).
+    """
+    style = texture_style_for_track(name)
+    styles = _textures.setdefault(geometry, {})
+    texture = styles.get(style)
     if texture is None:
         texture = render_ground_texture(geometry.centre, geometry.inner, geometry.outer,
-                                        geometry.closed)  # fmt: skip
-        _textures[geometry] = texture
+                                        geometry.closed, style=style)  # fmt: skip
+        styles[style] = texture
     return texture
 
 
@@ -52,6 +68,7 @@ class Observer:
         camera: the front camera's mount and optics; STEREO_CAMERAS puts two of them 6 cm apart,
             left first, stacked as the image's channels.
         geometry: the track, whose ground texture the cameras see.
+        track_name: the track's name, which picks its textures (`ground_texture`).
         world: the objects the cameras and the lidar see.
         num_cars: N.
 
@@ -62,8 +79,9 @@ class Observer:
     """
 
     def __init__(self, metadata: ModelMetadata, camera: CameraConfig, geometry: TrackGeometry,
-                 world: ObjectWorld, num_cars: int) -> None:  # fmt: skip
-        texture = ground_texture(geometry)
+                 world: ObjectWorld, num_cars: int,
+                 track_name: str = "reinvent_base") -> None:  # fmt: skip
+        texture = ground_texture(geometry, track_name)
         if metadata.camera == "STEREO_CAMERAS":
             mounts = [replace(camera, mount_lateral=STEREO_OFFSET),
                       replace(camera, mount_lateral=-STEREO_OFFSET)]  # fmt: skip

@@ -237,7 +237,8 @@ class ReplayRenderer:
         self.objects: EpisodeObjects | None = None
         self._boxes = BoxRenderer(CameraConfig()) if camera else None
         self._font = pygame.font.Font(None, max(14, self.size[1] // 32))
-        self._camera = Camera(CameraConfig(), ground_texture(track.geometry)) if camera else None
+        texture = ground_texture(track.geometry, track.name) if camera else None
+        self._camera = Camera(CameraConfig(), texture) if texture is not None else None
         self._frame = np.zeros((1, 120, 160, 1), np.uint8)
         if self._camera is not None:
             self._frame = np.zeros((1, *self._camera.shape), np.uint8)

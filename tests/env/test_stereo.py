@@ -25,9 +25,10 @@ def test_the_two_channels_are_the_left_and_right_cameras():
     assert obs.shape == (120, 160, 2) and env.observation_space.shape == (120, 160, 2)
     obs, *_ = env.step(1)
     car = env.core.car
+    track = env.core.tracks[0]
     for channel, lateral in ((0, 0.03), (1, -0.03)):
         camera = Camera(replace(config.camera, mount_lateral=lateral),
-                        ground_texture(env.core.tracks[0].geometry))  # fmt: skip
+                        ground_texture(track.geometry, track.name))  # fmt: skip
         frame = np.zeros((1, *camera.shape), np.uint8)
         camera.render(car.x[:1], car.y[:1], car.yaw[:1], frame)
         np.testing.assert_array_equal(obs[..., channel], frame[0, ..., 0])

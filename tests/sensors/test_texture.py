@@ -17,6 +17,7 @@ from racer.sensors.texture import (
     render_ground_texture,
     texture_style_for_track,
 )
+from tests.conftest import SHARED
 
 # Flat materials, so that every texel wholly inside one holds exactly its level.
 STYLE = TextureStyle(road_noise=0, border_noise=0, floor_noise=0)
@@ -212,3 +213,22 @@ def test_bad_input_raises() -> None:
                    {"mip_levels": 0}, {"road_noise": -1.0}):  # fmt: skip
         with pytest.raises(ConfigError):
             TextureStyle(**kwargs)
+
+
+def test_the_env_camera_wears_each_tracks_textures():
+    from racer.env.config import EnvConfig
+    from racer.env.vec_env import RacerVecEnv
+
+    tracks = {"oval": DEEPRACER_2019}
+    reinvent = SHARED / "deepracer-tracks/reinvent_base.npy"
+    if reinvent.exists():
+        tracks[str(reinvent)] = REINVENT_2018
+    for track, style in tracks.items():
+        env = RacerVecEnv(EnvConfig(track=track), 1, seed=0)
+        try:
+            texture = env.core.sensors.camera.texture
+            assert (texture.floor, texture.wall) == (style.floor, style.wall), track
+            frame = env.reset()[0, 100:, 60:100, 0]  # the road just ahead of the car
+            assert abs(float(np.median(frame)) - style.road) <= 6, track
+        finally:
+            env.close()
