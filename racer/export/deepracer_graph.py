@@ -43,11 +43,9 @@ from stable_baselines3.common.distributions import CategoricalDistribution, Diag
 from torch import nn
 
 from racer.errors import ExportError
-from racer.export.deepracer_model import _SCOPE, OUTPUT_NAME, input_name, output_name
+from racer.export.deepracer_model import input_name, output_name, policy_network
 from racer.export.graphdef import DataType, GraphDef, NodeDef, TensorShape
 
-_NETWORK = "main_level/agent/main/online/network_1"
-_HEAD = f"{_NETWORK}/ppo_head_0"
 _ACTIVATIONS = {nn.ReLU: "Relu", nn.Tanh: "Tanh", nn.Sigmoid: "Sigmoid"}
 _SKIPPED = (nn.Identity, nn.Dropout)
 
@@ -300,7 +298,8 @@ def policy_graph(
                                   CategoricalDistribution | DiagGaussianDistribution):  # fmt: skip
         raise ExportError(_unsupported(where, f"a {type(policy.action_dist).__name__} action "
                                        "distribution"))  # fmt: skip
-    network = f"{_SCOPE['sac']}/network_0" if sac else _NETWORK
+    network = policy_network(algorithm)
+    head = output_name(algorithm).rsplit("/", 1)[0]
     graph = _Graph()
     embedders, middleware = _parts(extractor, sensors, where)
     ends = []
@@ -318,7 +317,6 @@ def policy_graph(
     for index, layer in enumerate(_layers(middleware, where)):
         graph.layer(f"{network}/middleware_fc_embedder", index, layer)
     if sac:
-        head = f"{network}/sac_policy_head_0"
         for index, layer in enumerate(_layers(_chain(policy.actor.latent_pi), where)):
             graph.layer(f"{head}/hidden", index, layer)
         mean = policy.actor.mu
@@ -326,11 +324,11 @@ def policy_graph(
         graph.add(output_name(algorithm), "Identity", [graph.tensor])
         return GraphDef(graph.nodes)
     for index, layer in enumerate(_layers(_chain(policy.mlp_extractor.policy_net), where)):
-        graph.layer(f"{_HEAD}/hidden", index, layer)
+        graph.layer(f"{head}/hidden", index, layer)
     action = policy.action_net
-    graph.dense(f"{_HEAD}/policy_fc", _array(action.weight), _array(action.bias))
+    graph.dense(f"{head}/policy_fc", _array(action.weight), _array(action.bias))
     op = "Softmax" if isinstance(policy.action_dist, CategoricalDistribution) else "Identity"
-    graph.add(OUTPUT_NAME, op, [graph.tensor])
+    graph.add(output_name(algorithm), op, [graph.tensor])
     return GraphDef(graph.nodes)
 
 

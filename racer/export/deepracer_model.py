@@ -49,25 +49,31 @@ DEFAULT_THREADS = 1
 """OpenVINO's inference threads by default: one, as for `racer.export.runner.OnnxPolicy`, which
 leaves the other core of a 2-core machine to the simulator."""
 _SCOPE = {"clipped_ppo": "main_level/agent/main/online", "sac": "main_level/agent/policy/online"}
-INPUT_NAME = "main_level/agent/main/online/network_0/{sensor}/{sensor}"
-"""The PPO graph's input tensor for one sensor (SPEC 11), without TensorFlow's ``:0``."""
-OUTPUT_NAME = "main_level/agent/main/online/network_1/ppo_head_0/policy"
-"""The PPO graph's policy head: the softmax over the discrete actions, or the means (SPEC 11)."""
-SAC_OUTPUT_NAME = "main_level/agent/policy/online/network_0/sac_policy_head_0/policy"
-"""The SAC graph's policy head: the Gaussian's means before the tanh (SPEC 11)."""
-
-
-def input_name(sensor: str, algorithm: str = "clipped_ppo") -> str:
-    """The graph's input tensor for ``sensor`` under ``algorithm`` (clipped_ppo or sac)."""
-    return f"{_SCOPE[algorithm]}/network_0/{sensor}/{sensor}"
-
-
-def output_name(algorithm: str = "clipped_ppo") -> str:
-    """The graph's policy output under ``algorithm`` (clipped_ppo or sac)."""
-    return SAC_OUTPUT_NAME if algorithm == "sac" else OUTPUT_NAME
+"""The agent's online networks per training algorithm (rl_coach's ``main`` or ``policy``)."""
+_POLICY = {"clipped_ppo": ("network_1", "ppo_head_0"), "sac": ("network_0", "sac_policy_head_0")}
+"""The policy's network and head per algorithm: clipped PPO keeps the value network as
+network_0 and the policy as network_1; SAC's policy is its one network."""
 METADATA_NAME = "model_metadata.json"
 _NUMBERED = re.compile(r"model_(\d+)\.pb")
 _INSTALL = "pip install 'racer[deepracer]' (or pip install openvino)"
+
+
+def input_name(sensor: str, algorithm: str = "clipped_ppo") -> str:
+    """The graph's input tensor for ``sensor`` (SPEC 11), without TensorFlow's ``:0``.
+
+    The inputs are network_0's placeholders, which PPO's policy network shares.
+    """
+    return f"{_SCOPE[algorithm]}/network_0/{sensor}/{sensor}"
+
+
+def policy_network(algorithm: str = "clipped_ppo") -> str:
+    """The scope of the policy network's layers under ``algorithm`` (clipped_ppo or sac)."""
+    return f"{_SCOPE[algorithm]}/{_POLICY[algorithm][0]}"
+
+
+def output_name(algorithm: str = "clipped_ppo") -> str:
+    """The graph's policy output (SPEC 11): PPO's softmax or means, SAC's means before the tanh."""
+    return f"{policy_network(algorithm)}/{_POLICY[algorithm][1]}/policy"
 
 
 class DeepRacerPolicy:

@@ -32,7 +32,7 @@ from racer.export.deepracer_export import (
     check_deepracer_export,
     export_deepracer_model,
 )
-from racer.export.deepracer_model import INPUT_NAME, OUTPUT_NAME, input_name, output_name
+from racer.export.deepracer_model import input_name, output_name
 from racer.export.graphdef import (
     DataType,
     GraphDef,
@@ -273,7 +273,7 @@ def test_racers_importer_drives_the_exported_model(exported):
     if isinstance(model.action_space, gym.spaces.Box):
         # PPO: the means clipped to the box; SAC: their tanh, SB3's deterministic action
         assert imported.action_count == 2 and actions.dtype == np.float32
-        np.testing.assert_allclose(actions, _actions(case), atol=1e-5)
+        np.testing.assert_allclose(actions, _actions(case), atol=3e-5)  # as the check above
         assert (np.abs(actions) <= 1).all() and actions.std(axis=0).min() > 0.05
     else:
         assert imported.action_count == model.action_space.n
@@ -436,9 +436,9 @@ def test_the_reader_decodes_a_real_deepracer_model_and_writes_it_back(tmp_path):
         pytest.skip(f"the real DeepRacer files are not at {REAL_MODEL}")
     graph = read_graph(REAL_MODEL)
     assert len(graph.nodes) == 62
-    camera = graph.node(INPUT_NAME.format(sensor="FRONT_FACING_CAMERA"))
+    camera = graph.node(input_name("FRONT_FACING_CAMERA"))
     assert camera.op == "Placeholder" and camera.attr["shape"] == TensorShape((-1, 120, 160, 1))
-    assert graph.node(OUTPUT_NAME).op == "Softmax"
+    assert graph.node(output_name()).op == "Softmax"
     kernels = [n.attr["value"].shape for n in graph.nodes if n.name.endswith("/kernel")]
     assert kernels == [(8, 8, 1, 32), (4, 4, 32, 64), (3, 3, 64, 64), (11264, 512), (512, 12)]
     again = decode_graph(encode_graph(graph))

@@ -20,7 +20,7 @@ from stable_baselines3.sac.policies import SACPolicy
 
 from racer.errors import ExportError
 from racer.export.deepracer_layers import read_policy_layers
-from racer.export.deepracer_model import INPUT_NAME, OUTPUT_NAME, input_name, output_name
+from racer.export.deepracer_model import input_name, output_name
 from racer.export.deepracer_weights import load_graph_weights, matches
 from racer.export.graphdef import read_graph
 from racer.formats.model_metadata import load_model_metadata
@@ -36,7 +36,7 @@ from tests.export.test_deepracer_export import (
     needs_openvino,
 )
 
-FRONT = INPUT_NAME.format(sensor="FRONT_FACING_CAMERA")
+FRONT = input_name("FRONT_FACING_CAMERA")
 
 
 def _outputs(policy, frames) -> np.ndarray:
@@ -194,4 +194,4 @@ def test_graphs_with_layers_racer_does_not_read_are_refused(tmp_path):
     with pytest.raises(ExportError, match="no policy output"):
         read_policy_layers(read_graph(REAL_MODEL), FRONT, "nothing/policy", REAL_MODEL)
     with pytest.raises(ExportError, match=r"computed from .*FRONT_FACING_CAMERA alone, not from"):
-        read_policy_layers(read_graph(REAL_MODEL), "other/input", OUTPUT_NAME, REAL_MODEL)
+        read_policy_layers(read_graph(REAL_MODEL), "other/input", output_name(), REAL_MODEL)
