@@ -24,7 +24,7 @@ CONFIG_FLAGS: dict[str, dict[str, str]] = {
                 "memory_limit": "EnvConfig.reward_memory_limit"},
     "bench": {"tracks": "EnvConfig.track", "laps": "EpisodeConfig.laps",
               "envs": "TrainConfig.num_envs", **RACE_COUNT_FIELDS,
-              "randomize_obstacles": "ObstacleConfig.randomize"},
+              "randomize_obstacles": "ObstacleConfig.randomize", "race": "TrainConfig.race"},
 }  # fmt: skip
 
 
@@ -224,6 +224,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--envs", type=int, default=d["envs"],
                        help=f"cars per training run (default {d['envs']})")  # fmt: skip
     add_race_type(bench, bot_options=False)
+    bench.add_argument("--race", action="store_true",
+                       help="train every run with the race recipe (racer train --race: the "
+                       "track's racing action space and settings), each with its own reward")
     bench.add_argument("--out", default="runs/bench", help="bench folder (default runs/bench)")
     bench.add_argument("--backend", choices=("local", "ray"), default="local",
                        help="local processes, or Ray tasks (pip install 'racer[ray]')")  # fmt: skip
@@ -241,7 +244,7 @@ def _bench(args: argparse.Namespace) -> int:
     plan = BenchPlan(tuple(args.rewards), tracks, tuple(range(args.seeds)),
                      parse_budget(args.budget), laps=args.laps, num_envs=args.envs,
                      obstacles=args.obstacles, randomize_obstacles=args.randomize_obstacles,
-                     bots=args.bots)  # fmt: skip
+                     bots=args.bots, race=args.race)  # fmt: skip
     try:
         result = run_bench(plan, args.out, backend=args.backend, jobs=args.jobs,
                            address=args.address)  # fmt: skip

@@ -96,6 +96,7 @@ class Job:
     obstacles: int = 0
     randomize_obstacles: bool = False
     bots: int = 0
+    race: bool = False
 
     @property
     def key(self) -> str:
@@ -117,6 +118,8 @@ class BenchPlan:
         obstacles: boxes on the track in training and evaluation (object avoidance), 0: none.
         randomize_obstacles: move the boxes at every episode.
         bots: bot cars on the track (head-to-bot), 0: none.
+        race: train with the race recipe (`racer.train.recipe`: the track's racing action
+            space and its settings), each run with its own reward function.
     """
 
     rewards: tuple[str, ...]
@@ -128,6 +131,7 @@ class BenchPlan:
     obstacles: int = 0
     randomize_obstacles: bool = False
     bots: int = 0
+    race: bool = False
 
     def __post_init__(self) -> None:
         if not self.rewards or not self.tracks or not self.seeds:
@@ -171,7 +175,7 @@ class BenchPlan:
                                   "one file so that results can tell them apart.")  # fmt: skip
         return [Job(reward, source, track, rows, seed, self.budget_minutes, self.laps,
                     self.num_envs, str(out / "runs" / reward / track / f"seed{seed}"),
-                    self.obstacles, self.randomize_obstacles, self.bots)
+                    self.obstacles, self.randomize_obstacles, self.bots, self.race)
                 for reward, source in rewards for track, rows in tracks
                 for seed in self.seeds]  # fmt: skip
 
@@ -206,7 +210,7 @@ def run_job(job: Job | dict[str, Any], say: Callable[[str], None] = print) -> di
                                              randomize=job.randomize_obstacles),
                     bots=BotConfig(count=job.bots))  # fmt: skip
     config = TrainConfig(env=env, seed=job.seed, minutes=job.budget_minutes,
-                         num_envs=job.num_envs)  # fmt: skip
+                         num_envs=job.num_envs, race=job.race)  # fmt: skip
     trained = Trainer(config, run, say=say).run()
     if trained.stopped == "interrupted":
         raise KeyboardInterrupt
@@ -219,7 +223,7 @@ def run_job(job: Job | dict[str, Any], say: Callable[[str], None] = print) -> di
     return {
         "key": job.key, "reward": job.reward_name, "track": job.track_name, "seed": job.seed,
         "budget_minutes": job.budget_minutes, "obstacles": job.obstacles,
-        "randomize_obstacles": job.randomize_obstacles, "bots": job.bots,
+        "randomize_obstacles": job.randomize_obstacles, "bots": job.bots, "race": job.race,
         "train_seconds": trained.state.seconds, "timesteps": trained.state.timesteps,
         "episodes": trained.state.episodes, "steps_per_second": trained.steps_per_second,
         "best_update": trained.state.best_update,

@@ -88,6 +88,8 @@ def write_leaderboard(results: list[dict[str, Any]], out: Path) -> tuple[Path, P
     spent = f"{budget:g} min" if budget >= 1.0 else f"{60.0 * budget:.3g} s"
     laps = int(results[0]["laps_target"]) if results else 3
     kind = race_type(results[0]) if results else "a time trial"
+    if results and results[0].get("race"):
+        kind += ", the race recipe: racer train --race"
     text = (f"Each run: {spent} of training ({kind}), then DeepRacer's evaluation of the best "
             "checkpoint "
             f"({laps} lap{'s' if laps != 1 else ''}, off-track resets with penalties, which the "

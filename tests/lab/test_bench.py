@@ -243,3 +243,24 @@ def test_an_import_that_hangs_or_exits_fails_the_bench_before_any_run(tmp_path, 
     err = run.stderr
     assert err.startswith(f"racer: error: reward function {path} {fragment}")
     assert "Traceback" not in err and not out.exists()
+
+
+@pytest.mark.slow  # real training, about 10 s: run with -m slow
+def test_a_race_bench_trains_with_the_race_recipe(tmp_path):
+    from racer.env.config import EnvConfig
+    from racer.physics.motion import make_motion_model
+    from racer.raceline.actions import racing_action_space
+    from racer.track import load_track
+
+    out = tmp_path / "bench"
+    plan = BenchPlan(("follow_center_line",), ("oval",), (0,), **TINY, race=True)
+    result = run_bench(plan, out, say=lambda _: None)
+    (r,) = result.results
+    assert r["race"] is True
+    metadata = json.loads((Path(r["run_dir"]) / "model/model_metadata.json").read_text())
+    env = EnvConfig()
+    want = racing_action_space(load_track("oval"), make_motion_model(env.motion_model, env.car))
+    assert len(metadata["action_space"]) == want.n > 5  # the racing line's, not the default's
+    assert "the race recipe: racer train --race" in result.leaderboard.read_text()
+    with pytest.raises(ConfigError, match="race"):  # another plan in the same folder
+        run_bench(BenchPlan(plan.rewards, plan.tracks, plan.seeds, **TINY), out)
