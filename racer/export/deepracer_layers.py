@@ -193,8 +193,9 @@ class _Reader:
     def refuse(self, what: str) -> ExportError:
         return ExportError(
             f"{self.path}: its policy network has {what}, which racer does not read. racer "
-            "reads DeepRacer's camera networks (convolutions, pooling, batch norm, dense layers, "
-            "ReLU/tanh/sigmoid) to start training from them; this graph has another kind of "
+            "reads DeepRacer's networks (convolutions, pooling, batch norm, dense layers, "
+            "ReLU/tanh/sigmoid, a merger of a camera and a lidar) to start training from them; "
+            "this graph has another kind of "
             "network, so train from scratch or from a racer run instead."
         )
 

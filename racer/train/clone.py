@@ -56,7 +56,7 @@ def clone_config(config: TrainConfig, source: str | Path) -> TrainConfig:
 
     Raises:
         ConfigError: the model cannot be read, or no racer preset is its network.
-        ExportError: the model's files are missing or are not a DeepRacer PPO camera policy.
+        ExportError: the model's files are missing or are not a DeepRacer policy racer reads.
     """
     path = Path(source)
     if not is_deepracer_model(path):
@@ -99,7 +99,7 @@ def pretrained_weights(source: str | Path, config: TrainConfig, metadata: Any) -
         ConfigError: the source has no best model or racer.toml, or it differs from the run in
             algorithm, action space, network or sensors.
         CheckpointError: a run's best.zip is damaged or carries pickled objects.
-        ExportError: a DeepRacer model's files are missing, damaged or not a PPO camera policy.
+        ExportError: a DeepRacer model's files are missing, damaged or not a policy racer reads.
     """
     path = Path(source)
     if is_deepracer_model(path):
