@@ -27,14 +27,15 @@ test-slow: $(VENV)/.installed
 
 # The main job: train on the default track with the bundled centre-line reward until the policy
 # drives 3 clean laps (or 10 minutes), then the console's reward graph, an ONNX export checked
-# against torch, DeepRacer's 3-lap evaluation of the exported model, and a replay of its first lap
-# as a GIF. A new demo replaces the last one's run folder.
+# against torch, DeepRacer's model.pb and the car's model.tar.gz checked in OpenVINO, DeepRacer's
+# 3-lap evaluation of the exported model, and a replay of its first lap as a GIF. A new demo replaces the last one's run folder.
 DEMO ?= runs/demo
 demo: $(VENV)/.installed
 	rm -rf $(DEMO)
 	$(VENV)/bin/racer train --out $(DEMO) --minutes 10 --until-lapping
 	$(VENV)/bin/racer plot $(DEMO)
 	$(VENV)/bin/racer export $(DEMO)
+	$(VENV)/bin/racer export $(DEMO) --format deepracer
 	$(VENV)/bin/racer evaluate $(DEMO)/model/policy.onnx --rewards
 	$(VENV)/bin/racer replay $(DEMO) --track oval --evaluation --episode 0 --out $(DEMO)/lap.gif
 
