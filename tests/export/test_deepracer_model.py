@@ -159,7 +159,7 @@ def test_missing_and_broken_files_are_clear_errors(tmp_path):
     garbage.mkdir()
     (garbage / "model.pb").write_bytes(b"not a graph" * 100)
     (garbage / "model_metadata.json").symlink_to(MODEL_DIR / "model_metadata.json")
-    with pytest.raises(ExportError, match="not a TensorFlow frozen graph"):
+    with pytest.raises(ExportError, match="model.pb is not a GraphDef.*may be truncated"):
         DeepRacerPolicy(garbage / "model.pb")
     # A TensorFlow 2 SavedModel (its saved_model.pb: a SavedModel message, schema version 1,
     # around the graph) is named for what it is, as a file or as its folder.
@@ -177,7 +177,7 @@ def test_missing_and_broken_files_are_clear_errors(tmp_path):
     renamed.mkdir()
     (renamed / "model.pb").write_bytes((saved / "saved_model.pb").read_bytes())
     (renamed / "model_metadata.json").symlink_to(MODEL_DIR / "model_metadata.json")
-    with pytest.raises(ExportError, match="renamed/model.pb is not a TensorFlow frozen graph"):
+    with pytest.raises(ExportError, match="renamed/model.pb is not a GraphDef"):
         DeepRacerPolicy(renamed / "model.pb")
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ConfigError, match="not valid JSON"):
