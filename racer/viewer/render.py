@@ -316,7 +316,8 @@ class ReplayRenderer:
     def legend(self) -> Legend:
         """What the trail's colours mean under `colour_by`.
 
-        A ramp from the lowest to the highest reward (from 0 to the fastest speed [m/s]), or
+        A ramp from the lowest to the highest reward (from 0 to the fastest speed [m/s]), one
+        swatch when every step has the same value (an evaluation logged without rewards), or
         one swatch per action with its logged steering [deg] and speed [m/s].
         """
         if self.colour_by not in COLOUR_MODES:
@@ -330,6 +331,11 @@ class ReplayRenderer:
                         for c, (name, r) in enumerate(zip(names, first, strict=True))]  # fmt: skip
             return Legend("trail: action (steering, speed)", swatches=swatches)
         _, low, high = self._ramp_range()
+        title = "trail: reward" if self.colour_by == "reward" else "trail: speed [m/s]"
+        if not high > low:  # one value throughout (an unscored log's 0 rewards): no gradient
+            colour = tuple(int(v) for v in colour_ramp(np.array([low]), low, high)[0])
+            text = f"{low:.3g}" if self.colour_by == "reward" else f"{low:.2f}"
+            return Legend(title, swatches=[(colour, f"every step: {text}")])
         ramp = colour_ramp(np.linspace(0.0, 1.0, 64), 0.0, 1.0)
         if self.colour_by == "reward":
             return Legend("trail: reward", ramp, f"{low:.3g}", f"{high:.3g}")

@@ -307,3 +307,10 @@ def test_the_legend_explains_the_trail_colours(tmp_path):
     panel = renderer.layout.panel
     inside = {tuple(c) for c in frame[:, panel.left :].reshape(-1, 3).tolist()}
     assert all(colour in inside for colour, _ in legend.swatches)
+    # One reward throughout (an evaluation logged without --rewards): one swatch, no gradient,
+    # in the colour the trail is drawn in.
+    renderer.episode["reward"][:] = 0.0
+    renderer.colour_by = "reward"
+    legend = renderer.legend()
+    assert legend.ramp is None and [label for _, label in legend.swatches] == ["every step: 0"]
+    assert legend.swatches[0][0] == tuple(int(v) for v in renderer.trail_colours()[0])
