@@ -43,6 +43,7 @@ from stable_baselines3.common.distributions import CategoricalDistribution, Diag
 from torch import nn
 
 from racer.errors import ExportError
+from racer.export.deepracer_layers import flatten_order
 from racer.export.deepracer_model import input_name, output_name, policy_network
 from racer.export.graphdef import DataType, GraphDef, NodeDef, TensorShape
 
@@ -237,9 +238,8 @@ class _Graph:
             name = f"{scope}/Flatten/flatten/Reshape"
             shape = (f"{name}/shape", np.array([-1, size]))
             self.then(name, "Reshape", shape, Tshape=DataType.INT32)
-            if len(self.shape) == 3:  # graph feature (i, j, k) is torch's k * H * W + i * W + j
-                h, w, c = self.shape
-                self.order = np.arange(size).reshape(c, h, w).transpose(1, 2, 0).ravel()
+            if len(self.shape) == 3:
+                self.order = flatten_order(self.shape)
             self.shape = (size,)
         else:
             self.dense(f"{scope}/Dense_{index}", layer[1], layer[2])

@@ -404,9 +404,8 @@ def _forward(
             current = (*_window(reader, current, step[2], step[2], step[3]), current[2])
             layers.append(step)
         elif kind == "flatten":
-            if len(current) == 3:  # graph feature (i, j, k) is torch's k * H * W + i * W + j
-                h, w, c = current
-                order = np.arange(h * w * c).reshape(c, h, w).transpose(1, 2, 0).ravel()
+            if len(current) == 3:
+                order = flatten_order(current)
             current = (int(np.prod(current)),)
             layers.append(step)
         elif kind == "dense":
@@ -416,6 +415,16 @@ def _forward(
         else:
             layers.append(step)
     return scale, offset, layers, current, order
+
+
+def flatten_order(shape: tuple[int, ...]) -> np.ndarray:
+    """For an NHWC (H, W, C) tensor flattened, each feature's index in torch's (C, H, W) flatten.
+
+    Graph feature (i, j, k) is torch's k * H * W + i * W + j; a dense layer after the flatten
+    has its rows (graph) or columns (torch) in these two orders.
+    """
+    h, w, c = shape
+    return np.arange(h * w * c).reshape(c, h, w).transpose(1, 2, 0).ravel()
 
 
 def _dense(
