@@ -76,7 +76,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                        help="stop once a lap check drives 3 clean laps")  # fmt: skip
     train.add_argument("--race", action="store_true", default=None,
                        help="racer's race recipe: the action space made from the track's racing "
-                       "line and the car, and the lap_time reward unless --reward names "
+                       "line and the car (discrete or continuous, as model_metadata.json's), "
+                       "and the lap_time reward unless --reward names "
                        "another (README: training for lap time)")  # fmt: skip
     train.add_argument("--best-model-metric", choices=BEST_MODEL_METRICS,
                        help="which update is the best model: the fastest mean evaluation lap "
@@ -187,11 +188,7 @@ def _check_train_inputs(config: Any) -> None:
     resolve_reward_path(config.env.reward_function)
     if config.hyperparameters:
         load_hyperparameters(config.hyperparameters)
-    metadata = load_metadata(config.env)
-    if config.race:
-        from racer.train.recipe import check_race
-
-        check_race(metadata, config.env)
+    load_metadata(config.env)
 
 
 def _warn_console_rejects(reward: str) -> None:

@@ -17,6 +17,11 @@ model's steady steering for a curvature (`MotionModel.steering_for_curvature`):
 
 The result is a `DiscreteActionSpace` in DeepRacer's units (degrees, m/s), inside the console's
 limits (30 deg, 0.5-4 m/s), ready for model_metadata.json.
+
+`racing_continuous_space` is the same recipe for a continuous action space (PPO or SAC), as the
+community narrows one: the box of the line's commands with some room to correct, steering
+symmetric to +-(the line's largest steering + ``STEERING_ROOM``) and speed from the line's slowest
+less ``SPEED_ROOM`` to its fastest, inside the console's limits.
 """
 
 from __future__ import annotations
@@ -24,17 +29,21 @@ from __future__ import annotations
 import numpy as np
 from scipy.cluster.vq import kmeans2
 
-from racer.physics.actions import DiscreteActionSpace
+from racer.physics.actions import ContinuousActionSpace, DiscreteActionSpace
 from racer.physics.car import MotionModel
 from racer.raceline.line import DEFAULT_MARGIN, line_speed_profile, min_curvature_line
 from racer.raceline.speed import SpeedLimits
 from racer.track import Track
-from racer.units import rad_to_deg
+from racer.units import deg_to_rad, rad_to_deg
 
 #: The console's speed range for an action [m/s].
 CONSOLE_SPEEDS = (0.5, 4.0)
 #: [m/s] speed of the two recovery actions (full lock each way).
 RECOVERY_SPEED = 1.0
+#: [rad] room beyond the racing line's largest steering in the continuous box, to correct.
+STEERING_ROOM = deg_to_rad(5.0)
+#: [m/s] room below the racing line's slowest speed in the continuous box, to recover.
+SPEED_ROOM = 0.5
 
 
 def racing_action_space(
@@ -59,8 +68,7 @@ def racing_action_space(
     """
     steering, speed = racing_line_commands(track, model, margin)
     lock = float(model.params.max_steering)
-    low, high = max(CONSOLE_SPEEDS[0], model.params.min_speed), min(CONSOLE_SPEEDS[1],
-                                                                    model.params.max_speed)
+    low, high = _speed_limits(model)
     speed = np.clip(speed, low, high)
     scale = np.array([lock, max(high - low, 1e-9)])
     points = np.column_stack([steering, speed - low]) / scale
@@ -76,6 +84,37 @@ def racing_action_space(
                       for a, v in table})  # fmt: skip
     return DiscreteActionSpace(tuple(float(a) for a, _ in rounded),
                                tuple(float(v) for _, v in rounded))  # fmt: skip
+
+
+def racing_continuous_space(
+    track: Track, model: MotionModel, *, margin: float = DEFAULT_MARGIN
+) -> ContinuousActionSpace:
+    """The continuous action space around the racing line's commands (module docstring).
+
+    Args:
+        track: the track, in its driving direction.
+        model: the car's motion model (the env's).
+        margin: [m] the racing line's distance from the borders.
+
+    Returns:
+        A ContinuousActionSpace in DeepRacer's units: steering [deg] symmetric and in whole
+        degrees, speed [m/s] in tenths.
+    """
+    steering, speed = racing_line_commands(track, model, margin)
+    lock = float(model.params.max_steering)
+    low, high = _speed_limits(model)
+    speed = np.clip(speed, low, high)
+    reach = min(float(np.max(np.abs(steering))) + STEERING_ROOM, lock)
+    reach_deg = min(float(np.ceil(rad_to_deg(reach) - 1e-9)), float(np.floor(rad_to_deg(lock))))
+    slow = max(float(np.floor((float(np.min(speed)) - SPEED_ROOM) * 10.0 + 1e-9)) / 10.0, low)
+    fast = min(float(np.ceil(float(np.max(speed)) * 10.0 - 1e-9)) / 10.0, high)
+    return ContinuousActionSpace(-reach_deg, reach_deg, slow, max(fast, slow))
+
+
+def _speed_limits(model: MotionModel) -> tuple[float, float]:
+    """[m/s] the speeds an action may ask for: the console's range inside the car's."""
+    return (max(CONSOLE_SPEEDS[0], model.params.min_speed),
+            min(CONSOLE_SPEEDS[1], model.params.max_speed))  # fmt: skip
 
 
 def racing_line_commands(
