@@ -231,7 +231,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--backend", choices=("local", "ray"), default="local",
                        help="local processes, or Ray tasks (pip install 'racer[ray]')")  # fmt: skip
     bench.add_argument("--jobs", type=int, default=1,
-                       help="local runs at once (default 1; each uses about one core)")  # fmt: skip
+                       help="local runs at once (default 1), each with its share of the "
+                       "cores")  # fmt: skip
     bench.add_argument("--address",
                        help="Ray cluster address (default: a local Ray instance)")
     bench.set_defaults(func=_bench)

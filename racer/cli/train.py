@@ -90,10 +90,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                        help="torch device for the updates: auto (a GPU when there is one), cpu, "
                        f"cuda, cuda:1, mps (default {d('device')})")  # fmt: skip
     train.add_argument("--torch-threads", type=int, metavar="N",
-                       help="threads of torch's updates (0: half the cores, 1 to 4) "
+                       help="threads of torch's updates (0: the cores, 1 to 8) "
                        f"(default {d('torch_threads')})")  # fmt: skip
     train.add_argument("--numba-threads", type=int, metavar="N",
-                       help="threads of the camera kernel (0: half the cores, 1 to 4) "
+                       help="threads of the camera kernel (0: the cores, 1 to 8) "
                        f"(default {d('numba_threads')})")  # fmt: skip
     add_race_type(train)
     train.set_defaults(simulator_limits=None, obstacles=None, bots=None)

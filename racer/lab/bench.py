@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,9 @@ class Job:
         obstacles: boxes on the track (object avoidance; 0 for a time trial).
         randomize_obstacles: move the boxes at every episode.
         bots: bot cars on the track (head-to-bot).
+        race: train with the race recipe.
+        threads: torch's and the camera's threads (0: every core, `auto_threads`); the
+            bench gives each of its jobs a share (`job_threads`).
     """
 
     reward_name: str
@@ -97,6 +100,7 @@ class Job:
     randomize_obstacles: bool = False
     bots: int = 0
     race: bool = False
+    threads: int = 0
 
     @property
     def key(self) -> str:
@@ -210,7 +214,8 @@ def run_job(job: Job | dict[str, Any], say: Callable[[str], None] = print) -> di
                                              randomize=job.randomize_obstacles),
                     bots=BotConfig(count=job.bots))  # fmt: skip
     config = TrainConfig(env=env, seed=job.seed, minutes=job.budget_minutes,
-                         num_envs=job.num_envs, race=job.race)  # fmt: skip
+                         num_envs=job.num_envs, race=job.race, torch_threads=job.threads,
+                         numba_threads=job.threads)  # fmt: skip
     trained = Trainer(config, run, say=say).run()
     if trained.stopped == "interrupted":
         raise KeyboardInterrupt
@@ -300,7 +305,8 @@ def run_bench(
         plan: what to compare.
         out: the bench folder (created; an existing one must hold the same plan).
         backend: ``local`` (processes on this machine) or ``ray``.
-        jobs: local jobs at once (each trains with one torch and one camera thread).
+        jobs: local jobs at once; each trains with the cores divided among them (`job_threads`)
+            as its torch and its camera threads, a Ray task with one of each.
         address: the Ray cluster (``ray.init(address=...)``); None starts a local instance.
         say: where progress lines go.
 
@@ -370,10 +376,22 @@ def _check_plan_file(out: Path, plan: BenchPlan) -> None:
     write_text_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
+def job_threads(jobs: int, cores: int | None = None) -> int:
+    """Torch and camera threads of each of ``jobs`` local jobs: the cores divided, at least 1.
+
+    Each job alone would take every core (`racer.train.config.auto_threads`); jobs that wait
+    for each other's cores train several times slower.
+    """
+    from racer.train.config import auto_threads, usable_cores
+
+    cores = usable_cores() if cores is None else cores
+    return auto_threads(max(cores // max(jobs, 1), 1))
+
+
 def _run_local(todo: list[Job], jobs: int, keep: Callable[[dict[str, Any]], None],
                say: Callable[[str], None]) -> None:  # fmt: skip
     """One process per job (``python -m racer.lab.bench JOB.json``), ``jobs`` at once."""
-    pending = list(todo)
+    pending = [replace(job, threads=job_threads(jobs)) for job in todo]
     running: list[tuple[Job, subprocess.Popen[bytes], Path]] = []
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     try:
@@ -426,7 +444,7 @@ def _run_ray(todo: list[Job], address: str | None, keep: Callable[[dict[str, Any
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(_ray_job)
-        refs = {task.remote(asdict(job)): job for job in todo}
+        refs = {task.remote(asdict(replace(job, threads=1))): job for job in todo}
         say(f"bench: {len(refs)} Ray tasks submitted ({ray.cluster_resources().get('CPU', 0):g} "
             "CPUs in the cluster)")  # fmt: skip
         while refs:

@@ -264,3 +264,11 @@ def test_a_race_bench_trains_with_the_race_recipe(tmp_path):
     assert "the race recipe: racer train --race" in result.leaderboard.read_text()
     with pytest.raises(ConfigError, match="race"):  # another plan in the same folder
         run_bench(BenchPlan(plan.rewards, plan.tracks, plan.seeds, **TINY), out)
+
+
+def test_local_jobs_divide_the_cores_among_them():
+    from racer.lab.bench import job_threads
+
+    assert [job_threads(j, cores=2) for j in (1, 2, 3)] == [2, 1, 1]
+    assert [job_threads(j, cores=8) for j in (1, 2, 4, 16)] == [8, 4, 2, 1]
+    assert job_threads(1, cores=64) == 8  # auto_threads' cap

@@ -114,11 +114,11 @@ def test_config_and_resume_do_not_mix(tmp_path, capsys):
     assert "leave out --config" in capsys.readouterr().err
 
 
-def test_threads_default_to_half_the_cores_one_to_four():
+def test_threads_default_to_the_cores_one_to_eight():
     from racer.train.config import auto_threads
     from racer.train.machine import machine_summary, run_threads
 
-    assert [auto_threads(n) for n in (1, 2, 3, 4, 8, 16, 64)] == [1, 1, 1, 2, 4, 4, 4]
+    assert [auto_threads(n) for n in (1, 2, 3, 4, 8, 16, 64)] == [1, 2, 3, 4, 8, 8, 8]
     assert TrainConfig().torch_threads == 0 == TrainConfig().numba_threads
     assert run_threads(TrainConfig(torch_threads=3, numba_threads=1)) == (3, 1)
     assert run_threads(TrainConfig())[0] == auto_threads()
