@@ -8,14 +8,24 @@ command chosen there (``steer`` degrees, ``throttle`` m/s). Read from the real l
 - that motion lasts ``tstamp[i] - tstamp[i-1]``: the time stamp is read after the physics step,
   the pose before it (the distance driven from row i to i+1 follows the earlier interval, not
   ``tstamp[i+1] - tstamp[i]``); steps are 0.055-0.079 s, not exactly 1/15 s;
-- the PREPARE row and pause rows send a zero command (the car stands, wheels straight);
-- pause rows and resets move the car by hand, so no prediction spans them.
+- the PREPARE row and pause rows send a zero command (the car stops, the wheels turn straight);
+- pause rows and resets move the car by hand, so no prediction spans them; DROA puts the car
+  back on its start pose once more after the PREPARE row is read (the hold's pose is set
+  asynchronously), during the PREPARE step or the next: a next step that runs backwards or
+  covers less than half the PREPARE step's distance is that move (`MotionLog.placed`);
+- a reset does not reset the car's joints: the wheels keep the angle they had when the last
+  episode ended and straighten only as the servo follows the held row's zero command (DROA
+  and deepracer-for-cloud alike); the speed is zeroed where the car stands through the PREPARE
+  row (deepracer-for-cloud's training resets) and kept where it moves on (its evaluation laps,
+  which go on without a reset, and DROA's resets, after which the car rolls on its spinning
+  wheels until it is put back on its start pose).
 
 `open_loop_errors` starts the model's car at each logged pose and drives it open loop with the
 logged commands for K rows, then compares the model point and heading with the log's. The
 model's hidden state at the start (the wheels' actual angle, the command they follow) comes from
-replaying the episode's commands up to that row with the car put back on the logged pose at
-every row, an observer: after each row the wheel angle is moved by the model's
+replaying the commands of the episode, and of the episodes before it in the same simulation
+(the same file, stamps under a second apart), up to that row with the car put back on the
+logged pose at every row, an observer: after each row the wheel angle is moved by the model's
 ``observer_gain`` (fitted with the 2022 preset; 0 for the 2026 one and the idealised cars) times
 the difference between the angle the logged turn implies and the one the model turned with (the
 log has no wheel angle; its headings tell it, noisily); the speed is the measured one (the
@@ -41,6 +51,7 @@ DRIVEN = ("in_progress", "off_track", "lap_complete", "crashed", "immobilized", 
 HELD = ("prepare", "pause", "park")
 _OBSERVED_SPEED = 0.3  # [m/s] below this a turn says too little about the wheel angle
 _FIRST_STEP = 1.0 / 15.0  # [s] the PREPARE row's interval, which the log cannot give
+_STANDING = 0.01  # [m] a car that moves less over its PREPARE row stood still
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,13 @@ class MotionLog:
         held: this row's command is replaced by a stop.
         episode: (R,) int, index of the row's episode (0, 1, ... in log order).
         first: (R,) bool, the row starts an episode.
+        continued: (R,) bool, the row starts an episode in the simulation the row before ran
+            (same file, its stamp under a second later): the car's wheels carry over.
+        stopped: (R,) bool, such a start where the car stands through the PREPARE row (moves
+            less than `_STANDING` to the next row): the reset stopped it, its speed is zeroed.
+        placed: (R,) bool, the first row after a PREPARE row whose step the car did not drive:
+            it runs backwards, or covers less than half the PREPARE step's distance (a loss
+            of speed beyond what the tyres' grip allows in one step): DROA's second placing.
     """
 
     x: np.ndarray
@@ -72,6 +90,9 @@ class MotionLog:
     held: np.ndarray
     episode: np.ndarray
     first: np.ndarray
+    continued: np.ndarray
+    stopped: np.ndarray
+    placed: np.ndarray
 
     def __len__(self) -> int:
         return len(self.x)
@@ -94,6 +115,18 @@ class MotionLog:
         tstamp = trace["tstamp"]
         duration = np.empty(len(trace))
         duration[1:] = tstamp[1:] - tstamp[:-1]
+        x, y = trace["X"].astype(np.float64), trace["Y"].astype(np.float64)
+        continued = np.zeros(len(trace), bool)
+        continued[1:] = (first[1:] & (trace["file"][1:] == trace["file"][:-1])
+                         & (duration[1:] > 0.0) & (duration[1:] < 1.0))  # fmt: skip
+        moved = np.append(np.hypot(np.diff(x), np.diff(y)), 0.0)  # to the next row
+        stopped = continued & (moved < _STANDING)
+        yaw = deg_to_rad(trace["yaw"])
+        along = np.append(np.diff(x) * np.cos(yaw[:-1]) + np.diff(y) * np.sin(yaw[:-1]), 0.0)
+        after = np.zeros(len(trace), bool)
+        after[1:] = first[:-1] & np.isin(status[:-1], HELD) & ~first[1:]
+        before = np.roll(moved, 1)
+        placed = after & ((along < -_STANDING) | ((before > _STANDING) & (moved < 0.5 * before)))
         duration[first] = _FIRST_STEP
         # A damaged or reordered stamp cannot be a step: fall back to the nominal one.
         bad = ~(np.isfinite(duration) & (duration > 0.0) & (duration < 1.0))
@@ -102,10 +135,10 @@ class MotionLog:
         steering = np.where(held, 0.0, deg_to_rad(trace["steer"]))
         speed = np.where(held, 0.0, trace["throttle"])
         return cls(
-            x=trace["X"].astype(np.float64), y=trace["Y"].astype(np.float64),
+            x=x, y=y,
             yaw=deg_to_rad(trace["yaw"]), steering=steering, speed=speed, duration=duration,
             run=status == "in_progress", driven=np.isin(status, DRIVEN), held=held,
-            episode=episode, first=first,
+            episode=episode, first=first, continued=continued, stopped=stopped, placed=placed,
         )  # fmt: skip
 
     def windows(self, rows: int) -> np.ndarray:
@@ -117,7 +150,7 @@ class MotionLog:
         n = len(self)
         if n <= rows + 1:
             return np.zeros(0, np.int64)
-        run = self.run.astype(np.int64)
+        run = (self.run & ~self.placed).astype(np.int64)
         ok_run = np.convolve(run, np.ones(rows, np.int64), "valid")[: n - rows] == rows
         start = np.arange(n - rows)
         same = self.episode[start + rows] == self.episode[start]
@@ -166,13 +199,13 @@ def measured_velocity(log: MotionLog, rows: np.ndarray) -> tuple[np.ndarray, ...
     """(vx, vy) [m/s] of the model point arriving at ``rows``, and (N,) bool: measured.
 
     Measured over the two rows before where both of their commands drove the car, over the
-    last one where only it did; not measured when the row before was held (the car stood, and
-    DeepRacer-on-AWS moves it 0.06-0.12 m while it holds it on the PREPARE row, a settling
-    of the reset that no command drove).
+    last one where only it did; not measured when the row before was held (the car stood, or,
+    in DeepRacer-on-AWS, rolled 0.04-0.15 m on the wheels still spinning from the episode
+    before while it was held on the PREPARE row, a motion no command drove) or placed.
     """
     prev, prev2 = rows - 1, np.maximum(rows - 2, 0)
-    one = ~log.held[prev] & ~log.first[rows]
-    two = one & ~log.first[prev] & ~log.held[prev2] & (rows >= 2)
+    one = ~log.held[prev] & ~log.placed[prev] & ~log.first[rows]
+    two = one & ~log.first[prev] & ~log.held[prev2] & ~log.placed[prev2] & (rows >= 2)
     before = np.where(two, prev2, prev)
     spent = log.duration[prev] + np.where(two, log.duration[prev2], 0.0)
     vx = np.where(one, (log.x[rows] - log.x[before]) / spent, 0.0)
@@ -183,33 +216,47 @@ def measured_velocity(log: MotionLog, rows: np.ndarray) -> tuple[np.ndarray, ...
 def hidden_states(
     log: MotionLog, model: MotionModel, gain: float | None = None
 ) -> dict[str, np.ndarray]:
-    """The model's car state at every row, replaying each episode's commands on its poses.
+    """The model's car state at every row, replaying each simulation's commands on its poses.
 
-    All episodes go in one batch; before each row the car is put on the logged pose and after
-    it keeps only what the log cannot give (wheel angle, followed command, speed). The wheel
+    A simulation is a run of episodes that go on from one another (`MotionLog.continued`); all
+    of them go in one batch. Before each row the car is put on the logged pose and after it
+    keeps only what the log cannot give (wheel angle, followed command, speed); a reset that
+    stops the car zeroes the speed, never the wheel angle, and a held row's wheels follow its
+    zero command through the model's own response instead of snapping straight. The wheel
     angle is then corrected by ``gain`` (default: the model's ``observer_gain``, 0 if it has
     none) times the error of the row's turn, as angles (module docstring).
 
     Returns:
-        ``{"steering", "steering_command", "speed"}``, each (R,), the state on arrival at
-        each row (before its command).
+        ``{"steering", "steering_command", "speed"}``, each (R,), the state
+        on arrival at each row (before its command).
     """
     if gain is None:
         gain = float(getattr(model, "observer_gain", 0.0))
-    starts = np.flatnonzero(log.first)
+    starts = np.flatnonzero(log.first & ~log.continued)
     lengths = np.diff(np.append(starts, len(log)))
-    state = CarState(len(starts))
-    out = {name: np.zeros(len(log)) for name in ("steering", "steering_command", "speed")}
+    state, free = CarState(len(starts)), CarState(len(starts))
+    names = ("steering", "steering_command", "speed")
+    out = {name: np.zeros(len(log)) for name in names}
+    zero = np.zeros(len(starts))
     for j in range(int(lengths.max())):
         live = lengths > j
         rows = starts[live] + j
+        index = starts + np.minimum(j, lengths - 1)
+        state.speed[live & log.stopped[index]] = 0.0  # the reset stopped it
         for name, values in out.items():
             values[rows] = getattr(state, name)[live]
-        index = starts + np.minimum(j, lengths - 1)
         x, y, yaw = base_link(log, index, model.params)
         state.x[:], state.y[:], state.yaw[:] = x, y, yaw
+        held = live & log.held[index]
+        if held.any():  # the same step with the wheels told straight, not set straight
+            for name in ("x", "y", "yaw", *names):
+                getattr(free, name)[:] = getattr(state, name)
+            model.step(free, zero, zero, log.duration[index], ~live)
         model.step(state, log.steering[index], log.speed[index], log.duration[index],
                    log.held[index] | ~live)  # fmt: skip
+        if held.any():
+            state.steering[held] = free.steering[held]
+            state.steering_command[held] = free.steering_command[held]
         if gain > 0.0:
             following = np.minimum(index + 1, len(log) - 1)
             seen = (live & (j + 1 < lengths) & log.driven[following] & ~log.held[index]

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from racer.lab.fidelity import MotionLog, open_loop_errors
+from racer.lab.fidelity import MotionLog, hidden_states, open_loop_errors
 from racer.logs.simtrace import SIMTRACE_COLUMNS, find_simtraces, read_simtrace
 from racer.physics.car import CarParams, CarState, KinematicBicycle
 from racer.physics.motion import make_motion_model
@@ -29,13 +29,16 @@ def synthetic_log(tmp_path, model, episodes=3, rows=80, seed=0):
     """A simtrace written the way DeepRacer writes one, driven by ``model``.
 
     Row i holds the pose before its command and the time stamp after its step; steps jitter.
+    A reset puts the car at rest on a new pose and leaves its wheels as they were, as
+    DeepRacer's simulators do.
     """
     rng = np.random.default_rng(seed)
     params = model.params
     lines = [",".join(SIMTRACE_COLUMNS[:17])]
     t = 10.0
+    state = CarState(1)
     for episode in range(episodes):
-        state = CarState(1)
+        state.x[:] = state.y[:] = state.speed[:] = 0.0
         state.yaw[:] = rng.uniform(-math.pi, math.pi)
         steer = speed = 0.0
         for step in range(1, rows + 1):
@@ -99,6 +102,42 @@ def test_the_observer_estimates_an_unlogged_wheel_angle(tmp_path):
 class _Trimmed(ServoBicycle):
     def step(self, state, steering, speed, dt, hold=None):
         super().step(state, steering + math.radians(3.0), speed, dt, hold)
+
+
+def test_the_wheels_carry_over_a_reset_and_the_replay_follows_them(tmp_path):
+    # Each synthetic episode ends on a steering command, which the next one's wheels still hold
+    # when it starts: the replay runs on across the resets of one simulation.
+    model = ServoBicycle(CarParams(), DEEPRACER_2026)
+    log = MotionLog.from_simtrace(read_simtrace(synthetic_log(tmp_path, model)))
+    starts = np.flatnonzero(log.first)
+    assert list(log.continued[starts]) == [False, True, True]
+    assert log.stopped[starts[1:]].all() and not log.placed.any()
+    states = hidden_states(log, model)
+    assert abs(states["steering"][starts[1]]) > math.radians(3.0)
+    assert states["speed"][starts[1]] == 0.0
+
+
+def test_deepracer_on_aws_placing_the_car_again_is_not_a_step(tmp_path):
+    # DROA sets the start pose again after the PREPARE row is read: the step after it runs
+    # backwards, which no car can do in one step from 2 m/s. That step is in no window.
+    model = ServoBicycle(CarParams(), DEEPRACER_2026)
+    trace = read_simtrace(synthetic_log(tmp_path, model, episodes=1))
+    log = MotionLog.from_simtrace(trace)
+    assert not log.placed.any()
+    trace["X"][1] += 0.1  # rolled on during PREPARE
+    trace["X"][2] = trace["X"][0]  # put back on the start pose
+    moved = MotionLog.from_simtrace(trace)
+    assert list(np.flatnonzero(moved.placed)) == [1] and not moved.continued.any()
+    assert 1 not in moved.windows(15) and 2 in moved.windows(15)
+
+
+def test_the_placing_shows_on_deepracer_on_aws_logs_only():
+    require(DROA)
+    require(DRFC)
+    droa = MotionLog.from_simtrace(read_simtrace(find_simtraces(DROA)["training"]))
+    drfc = MotionLog.from_simtrace(read_simtrace(find_simtraces(DRFC)["training"]))
+    assert droa.placed.sum() == 32 and droa.first.sum() == 40
+    assert drfc.placed.sum() == 0 and drfc.stopped.sum() > 500
 
 
 def test_pause_rows_and_resets_are_never_predicted_across():
