@@ -108,7 +108,7 @@ def racing_continuous_space(
     reach_deg = min(float(np.ceil(rad_to_deg(reach) - 1e-9)), float(np.floor(rad_to_deg(lock))))
     slow = max(float(np.floor((float(np.min(speed)) - SPEED_ROOM) * 10.0 + 1e-9)) / 10.0, low)
     fast = min(float(np.ceil(float(np.max(speed)) * 10.0 - 1e-9)) / 10.0, high)
-    return ContinuousActionSpace(-reach_deg, reach_deg, slow, max(fast, slow))
+    return ContinuousActionSpace(-reach_deg, reach_deg, slow, fast)
 
 
 def _speed_limits(model: MotionModel) -> tuple[float, float]:
